@@ -1,0 +1,1 @@
+"""Shared parts of the reproduction suite: config, registry, training, data, models, claims."""

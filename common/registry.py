@@ -1,0 +1,90 @@
+"""Paper name -> its spec. The CLI knows papers only through this registry.
+
+Each package under `papers/` registers itself on import with one `register(PaperSpec(...))` call;
+`discover()` imports them all by walking the `papers` namespace, so `common` holds no import of any
+paper.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig
+
+from common.claims import Claim
+from common.config import experiment_names
+from common.errors import UserError
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """One run a reproduction needs: `repro run <paper>/<experiment> <overrides...>`."""
+
+    experiment: str
+    overrides: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PaperSpec:
+    """What a paper contributes to the suite.
+
+    build_module(cfg, datamodule) -> its LightningModule. A module may define
+    `analyze(datamodule, run_dir) -> dict[str, float]`: run once after fit + test, its metrics
+    join summary.json (e.g. the rainbow resampling study).
+    plan(scale) -> the runs its claims need; measure(results, scale) -> {metric: value} from the
+    finished runs' summaries (`results` maps each RunPlan to its summary["metrics"]), and may
+    draw figures into `figure_dir`.
+    """
+
+    name: str
+    title: str
+    build_module: Callable[[DictConfig, Any], Any]
+    claims: tuple[Claim, ...]
+    plan: Callable[[str], list[RunPlan]]
+    measure: Callable[..., dict[str, float]]
+
+    @property
+    def experiments(self) -> list[str]:
+        return experiment_names(self.name)
+
+
+PAPERS: dict[str, PaperSpec] = {}
+
+
+def register(spec: PaperSpec) -> PaperSpec:
+    PAPERS[spec.name] = spec
+    return spec
+
+
+def discover() -> dict[str, PaperSpec]:
+    """Import every paper package (each registers itself) and return the registry."""
+    package = importlib.import_module("papers")
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.ispkg:
+            importlib.import_module(f"papers.{info.name}")
+    return PAPERS
+
+
+def get_paper(name: str) -> PaperSpec:
+    papers = discover()
+    if name not in papers:
+        raise UserError(f"Unknown paper '{name}'. Valid papers: {', '.join(sorted(papers)) or '(none)'}. "
+                        "`repro list` shows them with their experiments.")
+    return papers[name]
+
+
+def parse_target(target: str) -> tuple[PaperSpec, str]:
+    """'paper/experiment' -> (spec, experiment), or a UserError listing the valid choices."""
+    if "/" not in target:
+        raise UserError(f"'{target}' is not of the form <paper>/<experiment>, e.g. rainbow/mlp. "
+                        "`repro list` shows every paper and experiment.")
+    paper, experiment = target.split("/", 1)
+    spec = get_paper(paper)
+    if experiment not in spec.experiments:
+        raise UserError(f"Unknown experiment '{experiment}' of paper '{paper}'. "
+                        f"Valid experiments: {', '.join(spec.experiments)}.")
+    return spec, experiment

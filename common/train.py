@@ -1,0 +1,209 @@
+"""One run, end to end: run dir, Trainer, loggers, checkpoints, resume, summary.json.
+
+`run_experiment` is what `repro run` calls. A run dir is locked while in use; re-running the same
+run id resumes from `checkpoints/last.ckpt` (the data order is a function of (seed, epoch), so a
+resumed run ends with the same weights as an uninterrupted one on CPU).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from omegaconf import DictConfig, OmegaConf
+
+from common.config import identity
+from common.data import build_datamodule
+from common.errors import UserError
+from common.registry import PaperSpec
+from common.rundir import (
+    git_state,
+    host,
+    locked,
+    now,
+    read_summary,
+    run_dir_of,
+    truncate_metrics,
+    write_json_atomic,
+    write_text_atomic,
+)
+
+CHECKPOINT_FORMAT = 1  # bump when a change makes older checkpoints unloadable
+
+warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+warnings.filterwarnings("ignore", message=r".*predefined `max_epochs`.*")
+logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+logging.getLogger("lightning.pytorch.accelerators.cuda").setLevel(logging.WARNING)
+
+
+class _AppendingWriter(ExperimentWriter):
+    """Lightning's CSV writer deletes an existing metrics.csv; a resumed run appends to it instead."""
+
+    def _check_log_dir_exists(self) -> None:
+        if self._fs.isfile(self.metrics_file_path):
+            with open(self.metrics_file_path, newline="") as handle:
+                self.metrics_keys = sorted(next(csv.reader(handle), []))
+
+
+class RunCSVLogger(CSVLogger):
+    """CSVLogger writing `<run_dir>/metrics.csv`, kept across resumes."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(str(run_dir), name="", version="")
+
+    @property
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+        return self._experiment
+
+
+class NonFiniteLoss(UserError):
+    """Training produced a NaN or infinite loss."""
+
+
+class RunGuard(Callback):
+    """Stops on a non-finite loss (naming the step and the last good checkpoint) and stamps every
+    checkpoint with the paper, experiment and format it belongs to."""
+
+    def __init__(self, stamp: dict[str, Any], last_ckpt: Path) -> None:
+        self.stamp = stamp
+        self.last_ckpt = last_ckpt
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is not None and not torch.isfinite(loss.detach()).item():
+            good = (f"the last good checkpoint is {self.last_ckpt}" if self.last_ckpt.exists()
+                    else "no checkpoint was saved before it")
+            raise NonFiniteLoss(
+                f"Training stopped: the loss became {loss.item()} at step {trainer.global_step} "
+                f"(epoch {trainer.current_epoch}, batch {batch_idx}); {good}. Lower optim.lr, set "
+                "trainer.gradient_clip_val, or check the data for NaN/inf values.")
+
+    def on_save_checkpoint(self, trainer: L.Trainer, module: L.LightningModule, checkpoint: dict) -> None:
+        checkpoint["repro"] = self.stamp
+
+
+def _check_checkpoint(path: Path, stamp: dict[str, Any]) -> int:
+    """Verify a checkpoint belongs to this run's paper/experiment/format; return its epoch."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same advice
+        raise UserError(f"Cannot read the checkpoint {path} ({type(err).__name__}: {err}). It is corrupt or "
+                        "truncated: delete it to restart this run from scratch.") from None
+    found = ckpt.get("repro")
+    if found != stamp:
+        raise UserError(f"The checkpoint {path} was written by {found or 'an unknown program'}, not by "
+                        f"{stamp} (another experiment or an incompatible version). Use another run.id, or "
+                        "delete the run dir to start over.")
+    return int(ckpt["epoch"])
+
+
+def _check_same_config(run_dir: Path, cfg: DictConfig) -> None:
+    saved = run_dir / "config.yaml"
+    if not saved.exists():
+        return
+    old, new = identity(OmegaConf.load(saved)), identity(cfg)
+    if old != new:
+        diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+        shown = "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff[:5])
+        raise UserError(f"The run dir {run_dir} holds a run with another config ({shown}). Pick a new "
+                        "run.id for this config, or delete that run dir to replace it.")
+
+
+def _wandb_logger(cfg: DictConfig, spec: PaperSpec, experiment: str, run_dir: Path) -> Any:
+    try:
+        import wandb  # noqa: F401 - only to fail early with advice
+        from lightning.pytorch.loggers import WandbLogger
+    except ImportError:
+        raise UserError("logger.wandb.enabled=true needs wandb: `.venv/bin/pip install wandb`.") from None
+    # a stable id: the same run dir resumes the same W&B run
+    run_key = hashlib.sha1(str(run_dir.resolve()).encode()).hexdigest()[:16]
+    w = cfg.logger.wandb
+    return WandbLogger(project=w.project, entity=w.entity, group=w.group or f"{spec.name}/{experiment}",
+                       tags=list(w.tags), id=run_key, name=f"{spec.name}/{experiment}/{cfg.run.id}",
+                       save_dir=str(run_dir), offline=w.mode != "online",
+                       config=OmegaConf.to_container(cfg, resolve=True))
+
+
+def build_trainer(cfg: DictConfig, run_dir: Path, callbacks: list[Callback], loggers: list[Any]) -> L.Trainer:
+    t = cfg.trainer
+    return L.Trainer(
+        default_root_dir=str(run_dir), max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices,
+        num_nodes=t.num_nodes, strategy=t.strategy, precision=t.precision, deterministic=t.deterministic,
+        gradient_clip_val=t.gradient_clip_val, log_every_n_steps=t.log_every_n_steps,
+        limit_train_batches=t.limit_train_batches, limit_val_batches=t.limit_val_batches,
+        fast_dev_run=t.fast_dev_run, enable_progress_bar=t.enable_progress_bar, enable_model_summary=False,
+        num_sanity_val_steps=0, callbacks=callbacks, logger=loggers)
+
+
+def _float_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float | torch.Tensor)}
+
+
+def run_experiment(spec: PaperSpec, experiment: str, cfg: DictConfig) -> dict[str, Any]:
+    """Train (or resume, or reuse) one run and return its summary."""
+    run_dir = run_dir_of(cfg.run.root, spec.name, experiment, cfg.run.id)
+    datamodule = build_datamodule(cfg.data, cfg.seed)
+    datamodule.prepare_data()  # a missing or corrupt dataset fails here, before the run dir exists
+    with locked(run_dir):
+        _check_same_config(run_dir, cfg)
+        previous = read_summary(run_dir)
+        if previous and previous.get("status") == "finished":
+            return previous
+        return _train(spec, experiment, cfg, run_dir, datamodule, previous)
+
+
+def _train(spec: PaperSpec, experiment: str, cfg: DictConfig, run_dir: Path, datamodule: Any,
+           previous: dict | None) -> dict[str, Any]:
+    write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    summary: dict[str, Any] = {
+        "paper": spec.name, "experiment": experiment, "run_id": cfg.run.id, "status": "running", "metrics": {},
+        "started": (previous or {}).get("started", now()), "finished": None, **git_state(), "host": host()}
+    write_json_atomic(run_dir / "summary.json", summary)
+    stamp = {"paper": spec.name, "experiment": experiment, "format": CHECKPOINT_FORMAT}
+    last_ckpt = run_dir / "checkpoints" / "last.ckpt"
+    resume_from = None
+    if last_ckpt.exists():
+        truncate_metrics(run_dir / "metrics.csv", _check_checkpoint(last_ckpt, stamp))
+        resume_from = str(last_ckpt)
+    started = time.perf_counter()
+    try:
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+        module = spec.build_module(cfg, datamodule)
+        checkpoints = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/acc",
+                                      mode="max", save_top_k=1, save_last=True, enable_version_counter=False)
+        loggers: list[Any] = [RunCSVLogger(run_dir)]
+        if cfg.logger.wandb.enabled:
+            loggers.append(_wandb_logger(cfg, spec, experiment, run_dir))
+        trainer = build_trainer(cfg, run_dir, [checkpoints, RunGuard(stamp, last_ckpt)], loggers)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+        metrics = _float_metrics(trainer.callback_metrics)
+        trainer.test(module, datamodule=datamodule, verbose=False)
+        metrics |= _float_metrics(trainer.callback_metrics)
+        if hasattr(module, "analyze") and trainer.is_global_zero and not cfg.trainer.fast_dev_run:
+            (run_dir / "figures").mkdir(exist_ok=True)
+            metrics |= module.analyze(datamodule, run_dir)
+    except BaseException as err:
+        summary |= {"status": "failed", "error": f"{type(err).__name__}: {err}", "finished": now()}
+        write_json_atomic(run_dir / "summary.json", summary)
+        raise
+    summary |= {"status": "finished", "metrics": metrics, "finished": now(),
+                "duration_s": round(time.perf_counter() - started, 2),
+                "epochs": trainer.current_epoch, "steps": trainer.global_step}
+    if trainer.is_global_zero:
+        write_json_atomic(run_dir / "summary.json", summary)
+    return summary

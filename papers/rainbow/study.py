@@ -1,0 +1,130 @@
+"""The resampling study run after training: every variant of Guth et al. Table 1 plus our controls,
+over several sampling seeds, with the head-retraining variant and the covariance spectra. Plain torch.
+
+Variants (accuracy on the test split, mean ± std over `samples` seeds):
+- rainbow:   layers 1..J−1 sampled, layer J trained and rotated, classifier rotated (the table's row)
+- full:      all J layers sampled, classifier rotated (computed by the authors, not in the table)
+- retrained: `full`, then layer J and the classifier retrained, earlier layers frozen (table's last row)
+- noalign:   all J layers sampled, no alignment anywhere (ours: should collapse toward chance)
+- iid:       all J layers sampled from tr(C)/D · I, aligned (ours: covariance structure matters)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+from torch import nn  # noqa: E402
+
+from papers.rainbow.resample import (  # noqa: E402
+    covariance_roots,
+    effective_rank,
+    fit_covariance,
+    reestimate_norm_stats,
+    resample,
+)
+
+VARIANTS = ("rainbow", "full", "retrained", "noalign", "iid")
+
+
+def _batches(x: torch.Tensor, size: int) -> Iterator[torch.Tensor]:
+    for start in range(0, len(x), size):
+        yield x[start:start + size]
+
+
+@torch.no_grad()
+def evaluate(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
+    net.eval()
+    correct = sum((net(xb).argmax(-1) == yb).sum().item()
+                  for xb, yb in zip(_batches(x, batch_size), _batches(y, batch_size), strict=True))
+    return correct / len(y)
+
+
+def retrain_head(net: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, lr: float, batch_size: int,
+                 generator: torch.Generator) -> nn.Module:
+    """Train the last hidden weight layer and the classifier (SGD, momentum 0.9), all else frozen."""
+    trainable = net.weight_layers()[-2:]
+    for p in net.parameters():
+        p.requires_grad_(False)
+    params = [layer.weight for layer in trainable]
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.SGD(params, lr=lr, momentum=0.9)
+    net.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=generator).to(x.device)
+        for idx in _batches(order, batch_size):
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(net(x[idx]), y[idx]).backward()
+            opt.step()
+    reestimate_norm_stats(net, lambda: _batches(x, batch_size))
+    return net.eval()
+
+
+def resampling_study(net: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
+                     test: tuple[torch.Tensor, torch.Tensor], cfg: DictConfig, seed: int,
+                     figure_dir: Path) -> dict[str, float]:
+    """All variants × `cfg.samples` seeds; returns `resample/<variant>_acc` (+ `_std`) and spectra."""
+    x_train, y_train = train
+    size = cfg.batch_size
+
+    def passes() -> Iterator[torch.Tensor]:
+        return _batches(x_train, size)
+
+    layers = net.weight_layers()
+    n_hidden = len(layers) - 1
+    metrics: dict[str, float] = {"resample/trained_acc": evaluate(net, *test, size)}
+    accs: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    roots = covariance_roots(net, rank=cfg.rank)
+    iid_roots = covariance_roots(net, rank=cfg.rank, covariance="isotropic")
+    for s in range(cfg.samples):
+        gen = torch.Generator().manual_seed(seed * 1000 + s)
+        accs["rainbow"].append(evaluate(resample(net, passes, n_hidden - 1, gen, roots=roots), *test, size))
+        full = resample(net, passes, n_hidden, gen, roots=roots)
+        accs["full"].append(evaluate(full, *test, size))
+        retrained = retrain_head(full, x_train, y_train, cfg.retrain_epochs, cfg.retrain_lr, size, gen)
+        accs["retrained"].append(evaluate(retrained, *test, size))
+        noalign = resample(net, passes, n_hidden, gen, align=False, roots=roots)
+        accs["noalign"].append(evaluate(noalign, *test, size))
+        iid = resample(net, passes, n_hidden, gen, roots=iid_roots)
+        accs["iid"].append(evaluate(iid, *test, size))
+    for variant, values in accs.items():
+        t = torch.tensor(values)
+        metrics[f"resample/{variant}_acc"] = t.mean().item()
+        metrics[f"resample/{variant}_acc_std"] = t.std().item() if len(values) > 1 else 0.0
+    covs = [fit_covariance([layer.weight.detach()]) for layer in layers[:-1]]
+    for j, cov in enumerate(covs, start=1):
+        metrics[f"resample/rank90_frac_layer{j}"] = effective_rank(cov) / cov.shape[0]
+    spectra = [torch.linalg.eigvalsh(cov).flip(0).cpu() for cov in covs]
+    _plot(metrics, accs, spectra, figure_dir)
+    return metrics
+
+
+def _plot(metrics: dict[str, float], accs: dict[str, list[float]], spectra: list[torch.Tensor],
+          figure_dir: Path) -> None:
+    fig, (ax_acc, ax_spec) = plt.subplots(1, 2, figsize=(10, 3.8))
+    names = ["trained", *VARIANTS]
+    means = [metrics["resample/trained_acc"]] + [metrics[f"resample/{v}_acc"] for v in VARIANTS]
+    stds = [0.0] + [metrics[f"resample/{v}_acc_std"] for v in VARIANTS]
+    ax_acc.bar(names, means, yerr=stds, color=["k", "C3", "C1", "C2", "C7", "C0"], capsize=3)
+    ax_acc.axhline(0.1, ls=":", c="gray", label="chance")
+    ax_acc.set_ylabel("test accuracy")
+    ax_acc.set_ylim(0, 1)
+    ax_acc.set_title("resampled networks")
+    ax_acc.legend(loc="upper right")
+    for j, spectrum in enumerate(spectra, start=1):
+        ax_spec.semilogy((spectrum / spectrum.sum()).clamp_min(1e-12), label=f"layer {j} (D={spectrum.numel()})")
+    ax_spec.set_xlabel("eigenvalue index")
+    ax_spec.set_ylabel("share of tr C")
+    ax_spec.set_title("weight covariance spectra")
+    ax_spec.legend()
+    fig.tight_layout()
+    fig.savefig(figure_dir / "resampling.png", dpi=110)
+    plt.close(fig)

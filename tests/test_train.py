@@ -1,0 +1,136 @@
+"""Runs through the public CLI: the run-dir contract, resume after a real SIGKILL, clear failures."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from common.rundir import locked
+
+# a small, fast run: 1797 scikit-learn digits, 2-layer MLP, one sampling seed
+FAST = ["data.name=digits", "data.val_size=200", "data.test_size=300", "model.width=64", "model.depth=2",
+        "rainbow.samples=1", "rainbow.retrain_epochs=1"]
+
+
+def run_dir(root: Path, run_id: str, experiment: str = "mlp") -> Path:
+    return root / "rainbow" / experiment / run_id
+
+
+def test_run_leaves_the_run_dir_contract(repro, run_root: Path) -> None:
+    assert repro("run", "rainbow/mlp", *FAST, "trainer.max_epochs=2", "run.id=contract") == 0
+    rd = run_dir(run_root, "contract")
+    for name in ("config.yaml", "metrics.csv", "checkpoints/last.ckpt", "summary.json", "figures/resampling.png"):
+        assert (rd / name).is_file(), name
+    summary = json.loads((rd / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["paper"] == "rainbow" and summary["run_id"] == "contract"
+    assert {"started", "finished", "git_sha", "host"} <= summary.keys()
+    assert {"test/acc", "val/acc", "train/loss", "resample/rainbow_acc", "resample/noalign_acc"} <= summary[
+        "metrics"].keys()
+    header = (rd / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"epoch", "step", "train/loss_step", "val/acc"} <= set(header)
+    # running it again reuses the finished run instead of training again
+    mtime = (rd / "summary.json").stat().st_mtime
+    assert repro("run", "rainbow/mlp", *FAST, "trainer.max_epochs=2", "run.id=contract") == 0
+    assert (rd / "summary.json").stat().st_mtime == mtime
+
+
+def _cli(run_root: Path, run_id: str, epochs: int) -> list[str]:
+    return [sys.executable, "-m", "common.cli", "run", "rainbow/mlp", *FAST, f"trainer.max_epochs={epochs}",
+            f"run.root={run_root}", f"run.id={run_id}", "trainer.enable_progress_bar=false"]
+
+
+def test_resume_after_sigkill_matches_an_uninterrupted_run(run_root: Path) -> None:
+    epochs = 12
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    straight = subprocess.run(_cli(run_root, "straight", epochs), capture_output=True, text=True, env=env)
+    assert straight.returncode == 0, straight.stderr[-2000:]
+
+    ckpt = run_dir(run_root, "killed") / "checkpoints" / "last.ckpt"
+    proc = subprocess.Popen(_cli(run_root, "killed", epochs), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if ckpt.exists() and torch.load(ckpt, map_location="cpu", weights_only=False)["epoch"] >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed: give it more epochs"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = torch.load(ckpt, map_location="cpu", weights_only=False)["epoch"]
+    assert killed_at < epochs - 1
+    summary = json.loads((ckpt.parent.parent / "summary.json").read_text())
+    assert summary["status"] == "running"  # SIGKILL: no chance to write anything else
+
+    resumed = subprocess.run(_cli(run_root, "killed", epochs), capture_output=True, text=True, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a = json.loads((run_dir(run_root, "straight") / "summary.json").read_text())["metrics"]
+    b = json.loads((run_dir(run_root, "killed") / "summary.json").read_text())["metrics"]
+    assert a.keys() == b.keys()
+    for key in a:
+        assert b[key] == pytest.approx(a[key], rel=1e-6, abs=1e-7), key
+    # metrics.csv holds every epoch's validation row exactly once across the kill and the resume
+    with (run_dir(run_root, "killed") / "metrics.csv").open() as handle:
+        val_epochs = [int(r["epoch"]) for r in csv.DictReader(handle) if r["val/acc"]]
+    assert val_epochs == list(range(epochs))
+
+
+def test_nan_loss_stops_with_step_and_checkpoint(repro, run_root: Path, capsys) -> None:
+    assert repro("run", "rainbow/mlp", *FAST, "optim.lr=1e30", "trainer.max_epochs=3", "run.id=nan") == 2
+    err = capsys.readouterr().err
+    assert "loss became" in err and "at step" in err and "checkpoint" in err and "Traceback" not in err
+    summary = json.loads((run_dir(run_root, "nan") / "summary.json").read_text())
+    assert summary["status"] == "failed"
+
+
+def test_locked_run_dir_is_refused(repro, run_root: Path, capsys) -> None:
+    rd = run_dir(run_root, "busy")
+    with locked(rd):
+        assert repro("run", "rainbow/mlp", *FAST, "run.id=busy") == 2
+    assert "in use by pid" in capsys.readouterr().err
+    assert not (rd / "summary.json").exists()
+
+
+def test_checkpoint_from_another_experiment_is_refused(repro, run_root: Path, capsys) -> None:
+    rd = run_dir(run_root, "foreign")
+    (rd / "checkpoints").mkdir(parents=True)
+    torch.save({"epoch": 0, "repro": {"paper": "rainbow", "experiment": "cnn", "format": 1}},
+               rd / "checkpoints" / "last.ckpt")
+    assert repro("run", "rainbow/mlp", *FAST, "run.id=foreign") == 2
+    assert "another experiment or an incompatible version" in capsys.readouterr().err
+
+
+def test_corrupt_checkpoint_is_named(repro, run_root: Path, capsys) -> None:
+    rd = run_dir(run_root, "corrupt")
+    (rd / "checkpoints").mkdir(parents=True)
+    (rd / "checkpoints" / "last.ckpt").write_bytes(b"not a checkpoint")
+    assert repro("run", "rainbow/mlp", *FAST, "run.id=corrupt") == 2
+    err = capsys.readouterr().err
+    assert "last.ckpt" in err and "corrupt" in err
+
+
+def test_same_run_id_with_another_config_is_refused(repro, run_root: Path, capsys) -> None:
+    assert repro("run", "rainbow/mlp", *FAST, "trainer.fast_dev_run=true", "run.id=same") == 0
+    assert repro("run", "rainbow/mlp", *FAST, "trainer.fast_dev_run=true", "model.width=32", "run.id=same") == 2
+    assert "another config" in capsys.readouterr().err
+
+
+def test_config_errors_write_nothing(repro, run_root: Path, capsys) -> None:
+    assert repro("run", "rainbow/mlp", "trainer.max_epochz=3") == 2
+    assert "did you mean trainer.max_epochs" in capsys.readouterr().err
+    assert not run_root.exists()
+
+
+def test_missing_dataset_writes_nothing(repro, run_root: Path, tmp_path: Path, capsys) -> None:
+    assert repro("run", "rainbow/mlp", "data.name=mnist", f"data.root={tmp_path / 'nowhere'}") == 2
+    err = capsys.readouterr().err
+    assert "data.root" in err and "Traceback" not in err
+    assert not run_root.exists()
