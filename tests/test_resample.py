@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from common.linalg import procrustes, sqrt_psd
 from common.models.convnet import ConvNet
 from common.models.mlp import MLP
 from papers.rainbow.resample import (
@@ -16,12 +17,10 @@ from papers.rainbow.resample import (
     effective_rank,
     fit_covariance,
     isotropic,
-    procrustes,
     reestimate_norm_stats,
     resample,
     rotate_input,
     sample_weights,
-    sqrt_psd,
 )
 
 

@@ -35,6 +35,8 @@ def test_run_leaves_the_run_dir_contract(repro, run_root: Path) -> None:
     assert {"started", "finished", "git_sha", "host"} <= summary.keys()
     assert {"test/acc", "val/acc", "train/loss", "resample/rainbow_acc", "resample/noalign_acc"} <= summary[
         "metrics"].keys()
+    metrics = summary["metrics"]  # a tiny rainbow network: aligned sampling far above unaligned
+    assert metrics["resample/rainbow_acc"] > metrics["resample/noalign_acc"] + 0.3
     header = (rd / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"epoch", "step", "train/loss_step", "val/acc"} <= set(header)
     # running it again reuses the finished run instead of training again

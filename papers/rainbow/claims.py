@@ -43,8 +43,9 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("weights_low_rank", "Trained first-layer weight covariances are low rank (90 % of trace in < 1/2 of D)",
           "Sec. 4 (low-rank covariances)", "widest_mlp_rank90_frac_layer1",
           {"smoke": Expectation("<=", 0.5)}),
-    Claim("gap_shrinks_with_width", "The trained − rainbow gap shrinks from s = 1/8 to s = 4 (33 -> 7 points)",
-          "Table 1", "gap_narrow_minus_wide", {"paper": Expectation(">=", 0.15)}),
+    Claim("gap_shrinks_with_width", "The trained − rainbow gap shrinks with width (Table 1: 33 -> 7 points from "
+          "s = 1/8 to 4; smoke: narrowest minus widest gap, worst of MLP and CNN)", "Table 1",
+          "gap_narrow_minus_wide", {"smoke": Expectation(">=", 0.0), "paper": Expectation(">=", 0.15)}),
     *(Claim(f"table1_rainbow_s{s:g}", f"Rainbow accuracy at width scale {s:g}", "Table 1, rainbow row",
             f"rainbow_acc_s{s:g}", {"paper": Expectation("≈", TABLE1_RAINBOW[s], TABLE_TOL)})
       for s in PAPER_SCALES),
@@ -59,6 +60,11 @@ def plan(scale: str) -> list[RunPlan]:
     if scale == "smoke":
         return [RunPlan(exp, (f"model.width={w}",)) for exp, widths in SMOKE_WIDTHS.items() for w in widths]
     return [RunPlan("scattering", ("scale=paper", f"model.width_scale={s}")) for s in PAPER_SCALES]
+
+
+def _gap(metrics: dict[str, float]) -> float:
+    """Trained minus rainbow accuracy of one run."""
+    return metrics["resample/trained_acc"] - metrics["resample/rainbow_acc"]
 
 
 def _value(plan_: RunPlan, key: str) -> float:
@@ -80,11 +86,15 @@ def measure(results: dict[RunPlan, dict[str, float]], scale: str, figure_dir: Pa
         "min_full_minus_iid": min(acc(m, "full") - acc(m, "iid") for m in runs),
     }
     if scale == "smoke":
-        mlps = {_value(p, "model.width"): m for p, m in results.items() if p.experiment == "mlp"}
-        if mlps:
-            widest = mlps[max(mlps)]
+        by_width = {exp: {_value(p, "model.width"): m for p, m in results.items() if p.experiment == exp}
+                    for exp in SMOKE_WIDTHS}
+        if by_width["mlp"]:
+            widest = by_width["mlp"][max(by_width["mlp"])]
             out["widest_mlp_gap"] = acc(widest, "trained") - acc(widest, "rainbow")
             out["widest_mlp_rank90_frac_layer1"] = widest["resample/rank90_frac_layer1"]
+        shrink = [_gap(runs[min(runs)]) - _gap(runs[max(runs)]) for runs in by_width.values() if len(runs) > 1]
+        if shrink:
+            out["gap_narrow_minus_wide"] = min(shrink)
         _plot_vs_width(results, "model.width", figure_dir)
     else:
         by_scale = {_value(p, "model.width_scale"): m for p, m in results.items()}
@@ -94,8 +104,7 @@ def measure(results: dict[RunPlan, dict[str, float]], scale: str, figure_dir: Pa
             out["trained_acc_s1"] = acc(by_scale[1.0], "trained")
             out["retrained_acc_s1"] = acc(by_scale[1.0], "retrained")
         if {min(PAPER_SCALES), max(PAPER_SCALES)} <= by_scale.keys():
-            gaps = {s: acc(by_scale[s], "trained") - acc(by_scale[s], "rainbow") for s in by_scale}
-            out["gap_narrow_minus_wide"] = gaps[min(PAPER_SCALES)] - gaps[max(PAPER_SCALES)]
+            out["gap_narrow_minus_wide"] = _gap(by_scale[min(PAPER_SCALES)]) - _gap(by_scale[max(PAPER_SCALES)])
         _plot_vs_width(results, "model.width_scale", figure_dir)
     return out
 

@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable, Sequence
 import torch
 from torch import nn
 
+from common.linalg import eigvalsh_desc, lapack_threads, procrustes, sqrt_psd
+
 Batches = Callable[[], Iterable[torch.Tensor]]  # a fresh pass over the training inputs
 
 
@@ -41,16 +43,11 @@ def fit_covariance(weights: Sequence[torch.Tensor], rank: int | None = None) -> 
     rows = [weight_rows(w).double() for w in weights]
     cov = sum(r.T @ r / r.shape[0] for r in rows) / len(rows)
     if rank is not None:
-        eigval, eigvec = torch.linalg.eigh(cov)
+        with lapack_threads(cov):
+            eigval, eigvec = torch.linalg.eigh(cov)
         top = eigvec[:, -rank:]
         cov = top @ torch.diag(eigval[-rank:]) @ top.T
     return cov
-
-
-def sqrt_psd(cov: torch.Tensor) -> torch.Tensor:
-    """Symmetric PSD square root C^{1/2} = V diag(√max(λ, 0)) Vᵀ."""
-    eigval, eigvec = torch.linalg.eigh(cov)
-    return eigvec @ torch.diag(eigval.clamp_min(0).sqrt()) @ eigvec.T
 
 
 def sample_weights(root: torch.Tensor, n_rows: int, generator: torch.Generator) -> torch.Tensor:
@@ -62,12 +59,6 @@ def sample_weights(root: torch.Tensor, n_rows: int, generator: torch.Generator) 
 def isotropic(cov: torch.Tensor) -> torch.Tensor:
     """The matched-variance control: tr(C)/D · I."""
     return torch.eye(cov.shape[0], dtype=cov.dtype) * cov.trace() / cov.shape[0]
-
-
-def procrustes(cross: torch.Tensor) -> torch.Tensor:
-    """Orthogonal Procrustes: A = U Vᵀ for K = U S Vᵀ, the orthogonal A maximising tr(Aᵀ K)."""
-    u, _, vh = torch.linalg.svd(cross)
-    return u @ vh
 
 
 def rotate_input(weight: torch.Tensor, align: torch.Tensor) -> torch.Tensor:
@@ -183,6 +174,6 @@ def resample(reference: nn.Module, batches: Batches, n_sampled: int, generator: 
 
 def effective_rank(cov: torch.Tensor, fraction: float = 0.9) -> int:
     """The number of top eigenvalues of C holding `fraction` of its trace (low-rank claim, Sec. 4)."""
-    eigval = torch.linalg.eigvalsh(cov).flip(0).clamp_min(0)
+    eigval = eigvalsh_desc(cov).clamp_min(0)
     share = eigval.cumsum(0) / eigval.sum()
     return int((share < fraction).sum().item()) + 1

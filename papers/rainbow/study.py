@@ -23,6 +23,7 @@ import torch.nn.functional as F  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 from torch import nn  # noqa: E402
 
+from common.linalg import eigvalsh_desc  # noqa: E402
 from papers.rainbow.resample import (  # noqa: E402
     covariance_roots,
     effective_rank,
@@ -102,7 +103,7 @@ def resampling_study(net: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
     covs = [fit_covariance([layer.weight.detach()]) for layer in layers[:-1]]
     for j, cov in enumerate(covs, start=1):
         metrics[f"resample/rank90_frac_layer{j}"] = effective_rank(cov) / cov.shape[0]
-    spectra = [torch.linalg.eigvalsh(cov).flip(0).cpu() for cov in covs]
+    spectra = [eigvalsh_desc(cov).cpu() for cov in covs]
     _plot(metrics, accs, spectra, figure_dir)
     return metrics
 
