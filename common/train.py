@@ -125,11 +125,8 @@ def _check_same_config(run_dir: Path, cfg: DictConfig) -> None:
 
 
 def _wandb_logger(cfg: DictConfig, spec: PaperSpec, experiment: str, run_dir: Path) -> Any:
-    try:
-        import wandb  # noqa: F401 - only to fail early with advice
-        from lightning.pytorch.loggers import WandbLogger
-    except ImportError:
-        raise UserError("logger.wandb.enabled=true needs wandb: `.venv/bin/pip install wandb`.") from None
+    from lightning.pytorch.loggers import WandbLogger  # imports wandb: only when enabled
+
     # a stable id: the same run dir resumes the same W&B run
     run_key = hashlib.sha1(str(run_dir.resolve()).encode()).hexdigest()[:16]
     w = cfg.logger.wandb
@@ -137,6 +134,14 @@ def _wandb_logger(cfg: DictConfig, spec: PaperSpec, experiment: str, run_dir: Pa
                        tags=list(w.tags), id=run_key, name=f"{spec.name}/{experiment}/{cfg.run.id}",
                        save_dir=str(run_dir), offline=w.mode != "online",
                        config=OmegaConf.to_container(cfg, resolve=True))
+
+
+def _finish_wandb(cfg: DictConfig) -> None:
+    """Close this run's W&B run, so that the next run in the same process (sweeps) starts its own."""
+    if cfg.logger.wandb.enabled:
+        import wandb
+
+        wandb.finish()
 
 
 def build_trainer(cfg: DictConfig, run_dir: Path, callbacks: list[Callback], loggers: list[Any]) -> L.Trainer:
@@ -196,11 +201,17 @@ def _train(spec: PaperSpec, experiment: str, cfg: DictConfig, run_dir: Path, dat
         metrics |= _float_metrics(trainer.callback_metrics)
         if hasattr(module, "analyze") and trainer.is_global_zero and not cfg.trainer.fast_dev_run:
             (run_dir / "figures").mkdir(exist_ok=True)
-            metrics |= module.analyze(datamodule, run_dir)
+            analysis = module.analyze(datamodule, run_dir)
+            for logger in trainer.loggers:  # metrics.csv and W&B get the analysis too
+                logger.log_metrics(analysis, step=trainer.global_step)
+                logger.save()
+            metrics |= analysis
     except BaseException as err:
         summary |= {"status": "failed", "error": f"{type(err).__name__}: {err}", "finished": now()}
         write_json_atomic(run_dir / "summary.json", summary)
         raise
+    finally:
+        _finish_wandb(cfg)
     summary |= {"status": "finished", "metrics": metrics, "finished": now(),
                 "duration_s": round(time.perf_counter() - started, 2),
                 "epochs": trainer.current_epoch, "steps": trainer.global_step}

@@ -136,3 +136,11 @@ def test_missing_dataset_writes_nothing(repro, run_root: Path, tmp_path: Path, c
     err = capsys.readouterr().err
     assert "data.root" in err and "Traceback" not in err
     assert not run_root.exists()
+
+
+def test_wandb_offline_run(repro, run_root: Path, monkeypatch) -> None:
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    assert repro("run", "rainbow/mlp", *FAST, "trainer.max_epochs=1", "logger.wandb.enabled=true", "run.id=wb") == 0
+    logs = list(run_dir(run_root, "wb").glob("wandb/offline-run-*/run-*.wandb"))
+    assert len(logs) == 1

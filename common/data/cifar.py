@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from common.data.fetch import torchvision_download
 from common.errors import UserError
 
 FOLDER = "cifar-10-batches-py"
@@ -71,12 +72,4 @@ def read_split(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 def download(root: Path) -> None:
     """Fetch CIFAR-10 into ``root`` with torchvision (a no-op when verified files are already there)."""
-    from torchvision.datasets import CIFAR10  # imported here: torchvision is slow to import and rarely needed
-
-    try:
-        CIFAR10(str(root), download=True)
-    except Exception as exc:  # any network / disk failure becomes a user-facing message
-        raise UserError(
-            f"Downloading CIFAR-10 into {root / FOLDER} failed ({exc}). Check network access, or download "
-            f"the files by hand and set data.download=false. {_fix_hint(root)}"
-        ) from exc
+    torchvision_download("CIFAR10", root, root / FOLDER, _fix_hint(root))

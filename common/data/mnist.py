@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common.data.fetch import torchvision_download
 from common.errors import UserError
 
 IMAGE_SIZE = 28
@@ -87,12 +88,4 @@ def read_split(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 def download(root: Path) -> None:
     """Fetch MNIST into ``root`` with torchvision (a no-op when its files are already there)."""
-    from torchvision.datasets import MNIST  # imported here: torchvision is slow to import and rarely needed
-
-    try:
-        MNIST(str(root), download=True)
-    except Exception as exc:  # any network / disk failure becomes a user-facing message
-        raise UserError(
-            f"Downloading MNIST into {raw_dir(root)} failed ({exc}). Check network access, or download "
-            f"the files by hand and set data.download=false. {_fix_hint(root)}"
-        ) from exc
+    torchvision_download("MNIST", root, raw_dir(root), _fix_hint(root))
