@@ -103,7 +103,8 @@ def resampling_study(net: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
     covs = [fit_covariance([layer.weight.detach()]) for layer in layers[:-1]]
     for j, cov in enumerate(covs, start=1):
         metrics[f"resample/rank90_frac_layer{j}"] = effective_rank(cov) / cov.shape[0]
-    spectra = [eigvalsh_desc(cov).cpu() for cov in covs]
+    # C = WᵀW/N has rank <= min(N, D): the rest of the spectrum is rounding noise
+    spectra = [eigvalsh_desc(cov).cpu()[:layer.weight.shape[0]] for cov, layer in zip(covs, layers, strict=False)]
     _plot(metrics, accs, spectra, figure_dir)
     return metrics
 
@@ -121,7 +122,7 @@ def _plot(metrics: dict[str, float], accs: dict[str, list[float]], spectra: list
     ax_acc.set_title("resampled networks")
     ax_acc.legend(loc="upper right")
     for j, spectrum in enumerate(spectra, start=1):
-        ax_spec.semilogy((spectrum / spectrum.sum()).clamp_min(1e-12), label=f"layer {j} (D={spectrum.numel()})")
+        ax_spec.semilogy((spectrum / spectrum.sum()).clamp_min(1e-12), label=f"layer {j}")
     ax_spec.set_xlabel("eigenvalue index")
     ax_spec.set_ylabel("share of tr C")
     ax_spec.set_title("weight covariance spectra")
