@@ -13,6 +13,7 @@ import itertools
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from common.claims import format_table, scorecard
@@ -20,6 +21,9 @@ from common.config import compose
 from common.errors import UserError
 from common.registry import discover, get_paper, parse_target
 from common.rundir import run_dir_of, write_json_atomic
+
+# emitted when lightning is imported under torch 2.14; nothing a user can act on
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -75,23 +75,45 @@ class NonFiniteLoss(UserError):
 
 
 class RunGuard(Callback):
-    """Stops on a non-finite loss (naming the step and the last good checkpoint) and stamps every
-    checkpoint with the paper, experiment and format it belongs to."""
+    """Stops on a non-finite loss, naming the step and the last good checkpoint, and stamps every
+    checkpoint with the paper, experiment and format it belongs to.
+
+    The first non-finite step is recorded on the device (no host sync per step) and read every
+    `log_every_n_steps` steps, before validation and at the end of each epoch, so no checkpoint is
+    ever written from non-finite weights.
+    """
 
     def __init__(self, stamp: dict[str, Any], last_ckpt: Path) -> None:
         self.stamp = stamp
         self.last_ckpt = last_ckpt
+        self._first_bad: torch.Tensor | None = None  # [step, loss] of the first non-finite loss; step -1: none
 
     def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if loss is not None and not torch.isfinite(loss.detach()).item():
-            good = (f"the last good checkpoint is {self.last_ckpt}" if self.last_ckpt.exists()
-                    else "no checkpoint was saved before it")
-            raise NonFiniteLoss(
-                f"Training stopped: the loss became {loss.item()} at step {trainer.global_step} "
-                f"(epoch {trainer.current_epoch}, batch {batch_idx}); {good}. Lower optim.lr, set "
-                "trainer.gradient_clip_val, or check the data for NaN/inf values.")
+        loss = (outputs["loss"] if isinstance(outputs, dict) else outputs).detach().float()
+        if self._first_bad is None:
+            self._first_bad = torch.tensor([-1.0, 0.0], device=loss.device)
+        new = ~torch.isfinite(loss) & (self._first_bad[0] < 0)
+        self._first_bad = torch.where(new, torch.stack([loss.new_tensor(float(trainer.global_step)), loss]),
+                                      self._first_bad)
+        if trainer.global_step % trainer.log_every_n_steps == 0:
+            self._check(trainer)
+
+    def on_validation_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._check(trainer)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._check(trainer)
+
+    def _check(self, trainer: L.Trainer) -> None:
+        if self._first_bad is None or self._first_bad[0] < 0:
+            return
+        step, loss = self._first_bad.tolist()
+        good = (f"the last good checkpoint is {self.last_ckpt}" if self.last_ckpt.exists()
+                else "no checkpoint was saved before it")
+        raise NonFiniteLoss(
+            f"Training stopped: the loss became {loss} at step {int(step)} (epoch {trainer.current_epoch}); "
+            f"{good}. Lower optim.lr, set trainer.gradient_clip_val, or check the data for NaN/inf values.")
 
     def on_save_checkpoint(self, trainer: L.Trainer, module: L.LightningModule, checkpoint: dict) -> None:
         checkpoint["repro"] = self.stamp

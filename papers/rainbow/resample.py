@@ -81,28 +81,39 @@ def channel_samples(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+class _Reached(Exception):
+    """Stops a forward pass once it reaches a given layer's input."""
+
+
+def input_of(net: nn.Module, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The input `layer` receives when `net` runs on x; the forward pass stops there (later layers
+    cost nothing)."""
+    captured: list[torch.Tensor] = []
+
+    def hook(_module: nn.Module, args: tuple) -> None:
+        captured.append(args[0])
+        raise _Reached
+
+    handle = layer.register_forward_pre_hook(hook)
+    try:
+        net(x)
+    except _Reached:
+        pass
+    finally:
+        handle.remove()
+    return captured[0]
+
+
 @torch.no_grad()
 def cross_covariance(ref: nn.Module, ref_layer: nn.Module, new: nn.Module, new_layer: nn.Module,
                      batches: Batches) -> torch.Tensor:
     """K = E[x_ref x_newᵀ] over the inputs of `ref_layer` / `new_layer` (float64, uncentred)."""
-    captured: dict[str, torch.Tensor] = {}
-
-    def grab(name: str) -> Callable:
-        def hook(_module: nn.Module, args: tuple) -> None:
-            captured[name] = channel_samples(args[0]).double()
-        return hook
-
-    handles = [ref_layer.register_forward_pre_hook(grab("ref")), new_layer.register_forward_pre_hook(grab("new"))]
-    try:
-        cross, count = 0.0, 0
-        for x in batches():
-            ref(x)
-            new(x)
-            cross = cross + captured["ref"].T @ captured["new"]
-            count += captured["ref"].shape[0]
-    finally:
-        for h in handles:
-            h.remove()
+    cross, count = 0.0, 0
+    for x in batches():
+        x_ref = channel_samples(input_of(ref, ref_layer, x)).double()
+        x_new = channel_samples(input_of(new, new_layer, x)).double()
+        cross = cross + x_ref.T @ x_new
+        count += x_ref.shape[0]
     return cross / count
 
 
@@ -112,9 +123,13 @@ def norm_layers(net: nn.Module) -> list[nn.Module]:
 
 
 @torch.no_grad()
-def reestimate_norm_stats(net: nn.Module, batches: Batches) -> None:
+def reestimate_norm_stats(net: nn.Module, batches: Batches, until: nn.Module | None = None) -> None:
     """Reset every normalisation layer and re-estimate its statistics with one pass in train mode
-    (momentum=None: a cumulative average, i.e. the exact mean of the batch statistics)."""
+    (momentum=None: a cumulative average, i.e. the exact mean of the batch statistics).
+
+    With `until`, the pass stops at that layer's input: only the statistics before it are re-estimated
+    (those after stay reset), which is all an alignment at that layer needs.
+    """
     layers = norm_layers(net)
     if not layers:
         return
@@ -124,7 +139,10 @@ def reestimate_norm_stats(net: nn.Module, batches: Batches) -> None:
         m.momentum = None
     net.train()
     for x in batches():
-        net(x)
+        if until is None:
+            net(x)
+        else:
+            input_of(net, until, x)
     net.eval()
     for m, momentum in zip(layers, saved, strict=True):
         m.momentum = momentum
@@ -164,10 +182,9 @@ def resample(reference: nn.Module, batches: Batches, n_sampled: int, generator: 
         if rotation is not None:
             weight = rotate_input(weight.double(), rotation)
         new_layer.weight.data.copy_(weight.to(new_layer.weight.dtype))
-        if j + 1 < len(ref_layers):
-            reestimate_norm_stats(new, batches)
-            if align:
-                rotation = procrustes(cross_covariance(reference, ref_layers[j + 1], new, new_layers[j + 1], batches))
+        if j + 1 < len(ref_layers) and align:  # the next layer's input, as the new net computes it now
+            reestimate_norm_stats(new, batches, until=new_layers[j + 1])
+            rotation = procrustes(cross_covariance(reference, ref_layers[j + 1], new, new_layers[j + 1], batches))
     reestimate_norm_stats(new, batches)
     return new.eval()
 

@@ -75,9 +75,10 @@ def resampling_study(net: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
     """All variants × `cfg.samples` seeds; returns `resample/<variant>_acc` (+ `_std`) and spectra."""
     x_train, y_train = train
     size = cfg.batch_size
+    x_align = x_train if cfg.align_examples is None else x_train[:cfg.align_examples]
 
-    def passes() -> Iterator[torch.Tensor]:
-        return _batches(x_train, size)
+    def passes() -> Iterator[torch.Tensor]:  # the alignment / normalisation passes
+        return _batches(x_align, size)
 
     layers = net.weight_layers()
     n_hidden = len(layers) - 1
