@@ -51,8 +51,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         from omegaconf import OmegaConf
         print(OmegaConf.to_yaml(cfg))
         return 0
+    from lightning.pytorch.utilities import rank_zero_only
+
     summary = run_experiment(spec, experiment, cfg)
-    _print_result(run_dir_of(cfg.run.root, spec.name, experiment, cfg.run.id), summary)
+    if rank_zero_only.rank == 0:  # under DDP every rank runs this command
+        _print_result(run_dir_of(cfg.run.root, spec.name, experiment, cfg.run.id), summary)
     return 0
 
 

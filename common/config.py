@@ -27,6 +27,8 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 SCALES = ("smoke", "paper")
 # keys that say where/how a run is shown, not what it computes: they never change a run's identity
 PRESENTATION_KEYS = ("run.", "logger.", "trainer.enable_progress_bar")
+# Lightning accepts an int or a string here ("auto" or 2 devices; "bf16-mixed" or 32)
+INT_OR_STR_KEYS = ("trainer.devices", "trainer.precision")
 
 
 def experiment_names(paper: str) -> list[str]:
@@ -102,6 +104,8 @@ def check_layer(base: DictConfig, layer: dict[str, Any], where: str) -> None:
                             f"{next(k for k in known if k.startswith(key + '.'))}=...")
         if key not in known:
             raise _unknown_key_error(key, known, where)
+        if key in INT_OR_STR_KEYS and isinstance(value, int | str) and not isinstance(value, bool):
+            continue
         if not _compatible(known[key], value):
             raise UserError(f"Config key '{key}' in {where} got {value!r} ({_type_name(value)}), "
                             f"expected {_type_name(known[key])} like the default {known[key]!r}.")

@@ -20,6 +20,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from common.config import identity
@@ -186,27 +187,29 @@ def run_experiment(spec: PaperSpec, experiment: str, cfg: DictConfig) -> dict[st
     run_dir = run_dir_of(cfg.run.root, spec.name, experiment, cfg.run.id)
     datamodule = build_datamodule(cfg.data, cfg.seed)
     datamodule.prepare_data()  # a missing or corrupt dataset fails here, before the run dir exists
+    if rank_zero_only.rank != 0:  # a DDP worker: rank 0 owns the run dir (lock, config, summary)
+        return _train(spec, experiment, cfg, run_dir, datamodule, None, owner=False)
     with locked(run_dir):
         _check_same_config(run_dir, cfg)
         previous = read_summary(run_dir)
         if previous and previous.get("status") == "finished":
             return previous
-        return _train(spec, experiment, cfg, run_dir, datamodule, previous)
+        return _train(spec, experiment, cfg, run_dir, datamodule, previous, owner=True)
 
 
 def _train(spec: PaperSpec, experiment: str, cfg: DictConfig, run_dir: Path, datamodule: Any,
-           previous: dict | None) -> dict[str, Any]:
-    write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+           previous: dict | None, owner: bool) -> dict[str, Any]:
+    stamp = {"paper": spec.name, "experiment": experiment, "format": CHECKPOINT_FORMAT}
+    last_ckpt = run_dir / "checkpoints" / "last.ckpt"
+    resume_from = str(last_ckpt) if last_ckpt.exists() else None
     summary: dict[str, Any] = {
         "paper": spec.name, "experiment": experiment, "run_id": cfg.run.id, "status": "running", "metrics": {},
         "started": (previous or {}).get("started", now()), "finished": None, **git_state(), "host": host()}
-    write_json_atomic(run_dir / "summary.json", summary)
-    stamp = {"paper": spec.name, "experiment": experiment, "format": CHECKPOINT_FORMAT}
-    last_ckpt = run_dir / "checkpoints" / "last.ckpt"
-    resume_from = None
-    if last_ckpt.exists():
-        truncate_metrics(run_dir / "metrics.csv", _check_checkpoint(last_ckpt, stamp))
-        resume_from = str(last_ckpt)
+    if owner:
+        if resume_from:  # checked before anything in the run dir changes
+            truncate_metrics(run_dir / "metrics.csv", _check_checkpoint(last_ckpt, stamp))
+        write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+        write_json_atomic(run_dir / "summary.json", summary)
     started = time.perf_counter()
     try:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -230,13 +233,14 @@ def _train(spec: PaperSpec, experiment: str, cfg: DictConfig, run_dir: Path, dat
             metrics |= analysis
     except BaseException as err:
         summary |= {"status": "failed", "error": f"{type(err).__name__}: {err}", "finished": now()}
-        write_json_atomic(run_dir / "summary.json", summary)
+        if owner:
+            write_json_atomic(run_dir / "summary.json", summary)
         raise
     finally:
         _finish_wandb(cfg)
     summary |= {"status": "finished", "metrics": metrics, "finished": now(),
                 "duration_s": round(time.perf_counter() - started, 2),
                 "epochs": trainer.current_epoch, "steps": trainer.global_step}
-    if trainer.is_global_zero:
+    if owner:
         write_json_atomic(run_dir / "summary.json", summary)
     return summary

@@ -151,3 +151,14 @@ def test_wandb_offline_run(repro, run_root: Path, monkeypatch) -> None:
     assert repro("run", "rainbow/mlp", *FAST, "trainer.max_epochs=1", "logger.wandb.enabled=true", "run.id=wb") == 0
     logs = list(run_dir(run_root, "wb").glob("wandb/offline-run-*/run-*.wandb"))
     assert len(logs) == 1
+
+
+def test_ddp_two_cpu_processes_share_one_run_dir(run_root: Path) -> None:
+    # Lightning's ddp launcher re-runs this command as rank 1; rank 0 alone owns the run dir
+    cmd = [*_cli(run_root, "ddp", 2), "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("finished:") == 1
+    summary = json.loads((run_dir(run_root, "ddp") / "summary.json").read_text())
+    assert summary["status"] == "finished" and "resample/rainbow_acc" in summary["metrics"]
+    assert list((run_root / "rainbow" / "mlp").iterdir()) == [run_dir(run_root, "ddp")]
