@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from omegaconf import DictConfig
@@ -32,20 +32,23 @@ class RunPlan:
 class PaperSpec:
     """What a paper contributes to the suite.
 
-    build_module(cfg, datamodule) -> its LightningModule. A module may define
+    build_module(cfg, datamodule) -> its LightningModule (for experiments that train). A module may define
     `analyze(datamodule, run_dir) -> dict[str, float]`: run once after fit + test, its metrics
     join summary.json (e.g. the rainbow resampling study).
     plan(scale) -> the runs its claims need; measure(results, scale) -> {metric: value} from the
     finished runs' summaries (`results` maps each RunPlan to its summary["metrics"]), and may
     draw figures into `figure_dir`.
+    computations: experiments that train nothing (synthetic studies): name -> fn(cfg, figure_dir)
+    returning metrics; they leave the same run dir (config.yaml, metrics.csv, summary.json, figures/).
     """
 
     name: str
     title: str
-    build_module: Callable[[DictConfig, Any], Any]
     claims: tuple[Claim, ...]
     plan: Callable[[str], list[RunPlan]]
     measure: Callable[..., dict[str, float]]
+    build_module: Callable[[DictConfig, Any], Any] | None = None
+    computations: dict[str, Callable[[DictConfig, Any], dict[str, float]]] = field(default_factory=dict)
 
     @property
     def experiments(self) -> list[str]:

@@ -7,11 +7,13 @@ resumed run ends with the same weights as an uninterrupted one on CPU).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import logging
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -185,62 +187,101 @@ def _float_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 def run_experiment(spec: PaperSpec, experiment: str, cfg: DictConfig) -> dict[str, Any]:
     """Train (or resume, or reuse) one run and return its summary."""
     run_dir = run_dir_of(cfg.run.root, spec.name, experiment, cfg.run.id)
-    datamodule = build_datamodule(cfg.data, cfg.seed)
-    datamodule.prepare_data()  # a missing or corrupt dataset fails here, before the run dir exists
-    if rank_zero_only.rank != 0:  # a DDP worker: rank 0 owns the run dir (lock, config, summary)
-        return _train(spec, experiment, cfg, run_dir, datamodule, None, owner=False)
+    compute = spec.computations.get(experiment)
+    datamodule = None
+    if compute is None:
+        datamodule = build_datamodule(cfg.data, cfg.seed)
+        datamodule.prepare_data()  # a missing or corrupt dataset fails here, before the run dir exists
+        if rank_zero_only.rank != 0:  # a DDP worker: rank 0 owns the run dir (lock, config, summary)
+            return _train(spec, experiment, cfg, run_dir, datamodule, _Record(spec, experiment, cfg, None))
     with locked(run_dir):
         _check_same_config(run_dir, cfg)
         previous = read_summary(run_dir)
         if previous and previous.get("status") == "finished":
             return previous
-        return _train(spec, experiment, cfg, run_dir, datamodule, previous, owner=True)
+        record = _Record(spec, experiment, cfg, run_dir, previous)
+        if compute is None:
+            return _train(spec, experiment, cfg, run_dir, datamodule, record)
+        record.start()
+        with record.failure():
+            L.seed_everything(cfg.seed, verbose=False)
+            metrics = compute(cfg, run_dir / "figures")
+            logger = RunCSVLogger(run_dir)
+            logger.log_metrics(metrics, step=0)
+            logger.save()
+        return record.finish(metrics)
+
+
+class _Record:
+    """summary.json of one run: running -> finished | failed, written atomically by the run dir's owner
+    (rank 0; `run_dir=None` for DDP workers, which write nothing)."""
+
+    def __init__(self, spec: PaperSpec, experiment: str, cfg: DictConfig, run_dir: Path | None,
+                 previous: dict | None = None) -> None:
+        self.run_dir, self.cfg = run_dir, cfg
+        self.summary: dict[str, Any] = {
+            "paper": spec.name, "experiment": experiment, "run_id": cfg.run.id, "status": "running",
+            "metrics": {}, "started": (previous or {}).get("started", now()), "finished": None, **git_state(),
+            "host": host()}
+        self.clock = time.perf_counter()
+
+    def _write(self) -> None:
+        if self.run_dir is not None:
+            write_json_atomic(self.run_dir / "summary.json", self.summary)
+
+    def start(self) -> None:
+        """config.yaml and a 'running' summary.json; the figures/ folder."""
+        if self.run_dir is not None:
+            write_text_atomic(self.run_dir / "config.yaml", OmegaConf.to_yaml(self.cfg, resolve=True))
+            (self.run_dir / "figures").mkdir(exist_ok=True)
+        self._write()
+        self.clock = time.perf_counter()
+
+    @contextlib.contextmanager
+    def failure(self) -> Iterator[None]:
+        """Any exception (Ctrl-C included) marks the run failed, then propagates."""
+        try:
+            yield
+        except BaseException as err:
+            self.summary |= {"status": "failed", "error": f"{type(err).__name__}: {err}", "finished": now()}
+            self._write()
+            raise
+
+    def finish(self, metrics: dict[str, float], **extra: Any) -> dict[str, Any]:
+        self.summary |= {"status": "finished", "metrics": metrics, "finished": now(),
+                         "duration_s": round(time.perf_counter() - self.clock, 2), **extra}
+        self._write()
+        return self.summary
 
 
 def _train(spec: PaperSpec, experiment: str, cfg: DictConfig, run_dir: Path, datamodule: Any,
-           previous: dict | None, owner: bool) -> dict[str, Any]:
+           record: _Record) -> dict[str, Any]:
     stamp = {"paper": spec.name, "experiment": experiment, "format": CHECKPOINT_FORMAT}
     last_ckpt = run_dir / "checkpoints" / "last.ckpt"
     resume_from = str(last_ckpt) if last_ckpt.exists() else None
-    summary: dict[str, Any] = {
-        "paper": spec.name, "experiment": experiment, "run_id": cfg.run.id, "status": "running", "metrics": {},
-        "started": (previous or {}).get("started", now()), "finished": None, **git_state(), "host": host()}
-    if owner:
-        if resume_from:  # checked before anything in the run dir changes
-            truncate_metrics(run_dir / "metrics.csv", _check_checkpoint(last_ckpt, stamp))
-        write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-        write_json_atomic(run_dir / "summary.json", summary)
-    started = time.perf_counter()
-    try:
-        L.seed_everything(cfg.seed, workers=True, verbose=False)
-        module = spec.build_module(cfg, datamodule)
-        checkpoints = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/acc",
-                                      mode="max", save_top_k=1, save_last=True, enable_version_counter=False)
-        loggers: list[Any] = [RunCSVLogger(run_dir)]
-        if cfg.logger.wandb.enabled:
-            loggers.append(_wandb_logger(cfg, spec, experiment, run_dir))
-        trainer = build_trainer(cfg, run_dir, [checkpoints, RunGuard(stamp, last_ckpt)], loggers)
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
-        metrics = _float_metrics(trainer.callback_metrics)
-        trainer.test(module, datamodule=datamodule, verbose=False)
-        metrics |= _float_metrics(trainer.callback_metrics)
-        if hasattr(module, "analyze") and trainer.is_global_zero and not cfg.trainer.fast_dev_run:
-            (run_dir / "figures").mkdir(exist_ok=True)
-            analysis = module.analyze(datamodule, run_dir)
-            for logger in trainer.loggers:  # metrics.csv and W&B get the analysis too
-                logger.log_metrics(analysis, step=trainer.global_step)
-                logger.save()
-            metrics |= analysis
-    except BaseException as err:
-        summary |= {"status": "failed", "error": f"{type(err).__name__}: {err}", "finished": now()}
-        if owner:
-            write_json_atomic(run_dir / "summary.json", summary)
-        raise
-    finally:
-        _finish_wandb(cfg)
-    summary |= {"status": "finished", "metrics": metrics, "finished": now(),
-                "duration_s": round(time.perf_counter() - started, 2),
-                "epochs": trainer.current_epoch, "steps": trainer.global_step}
-    if owner:
-        write_json_atomic(run_dir / "summary.json", summary)
-    return summary
+    if resume_from and record.run_dir is not None:  # checked before anything in the run dir changes
+        truncate_metrics(run_dir / "metrics.csv", _check_checkpoint(last_ckpt, stamp))
+    record.start()
+    with record.failure():
+        try:
+            L.seed_everything(cfg.seed, workers=True, verbose=False)
+            module = spec.build_module(cfg, datamodule)
+            checkpoints = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/acc",
+                                          mode="max", save_top_k=1, save_last=True, enable_version_counter=False)
+            loggers: list[Any] = [RunCSVLogger(run_dir)]
+            if cfg.logger.wandb.enabled:
+                loggers.append(_wandb_logger(cfg, spec, experiment, run_dir))
+            trainer = build_trainer(cfg, run_dir, [checkpoints, RunGuard(stamp, last_ckpt)], loggers)
+            trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+            metrics = _float_metrics(trainer.callback_metrics)
+            trainer.test(module, datamodule=datamodule, verbose=False)
+            metrics |= _float_metrics(trainer.callback_metrics)
+            if hasattr(module, "analyze") and trainer.is_global_zero and not cfg.trainer.fast_dev_run:
+                analysis = module.analyze(datamodule, run_dir)
+                for logger in trainer.loggers:  # metrics.csv and W&B get the analysis too
+                    logger.log_metrics(analysis, step=trainer.global_step)
+                    logger.save()
+                metrics |= analysis
+        finally:
+            _finish_wandb(cfg)
+    return record.finish(metrics, epochs=trainer.current_epoch, steps=trainer.global_step)

@@ -33,7 +33,7 @@ def test_list_text(capsys) -> None:
 
 
 @pytest.mark.parametrize(("target", "message"), [
-    ("nopaper/mlp", "Unknown paper 'nopaper'. Valid papers: rainbow"),
+    ("nopaper/mlp", "Unknown paper 'nopaper'. Valid papers: cka_reliability, rainbow"),
     ("rainbow/nope", "Unknown experiment 'nope' of paper 'rainbow'. Valid experiments: cnn, mlp, scattering"),
     ("rainbow", "not of the form <paper>/<experiment>"),
 ])
@@ -45,7 +45,7 @@ def test_unknown_targets_list_the_valid_ones(target: str, message: str, capsys) 
 
 def test_unknown_paper_for_reproduce(capsys) -> None:
     assert main(["reproduce", "nopaper"]) == 2
-    assert "Valid papers: rainbow" in capsys.readouterr().err
+    assert "Valid papers: cka_reliability, rainbow" in capsys.readouterr().err
 
 
 def test_show_prints_the_composed_config(capsys) -> None:

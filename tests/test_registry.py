@@ -38,7 +38,9 @@ def test_fast_dev_run(repro, run_root: Path, tiny_data_root: Path, paper: str, e
     summaries = list(run_root.glob(f"{paper}/{experiment}/*/summary.json"))
     assert len(summaries) == 1
     summary = json.loads(summaries[0].read_text())
-    assert summary["status"] == "finished" and "test/acc" in summary["metrics"]
+    assert summary["status"] == "finished" and summary["metrics"]
+    if experiment not in discover()[paper].computations:  # a trained network is tested
+        assert "test/acc" in summary["metrics"]
 
 
 def test_every_paper_declares_claims_and_plans() -> None:
