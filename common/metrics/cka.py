@@ -11,10 +11,12 @@ on Gram matrices K = k(X), L = l(Y) of the same n examples (rows), with
 - kernels: linear k(X) = XXᵀ; RBF k(X)_ij = exp(−d²_ij / (2 t² median(d²))), the median over all n²
   squared distances (zeros included, the two middle values averaged as numpy does), t = threshold.
 
-Numerics: every estimate is computed in float64. Linear CKA works in feature space (d×d products) when
-n > d and in Gram space (n×n) otherwise: the same value. Features are centred (column means removed)
-first: HSIC_b and HSIC_u are exactly invariant to a common feature shift, and centring keeps large
-offsets (ReLU features) from cancelling catastrophically. Results are never clamped to [0, 1].
+Numerics: every estimate is accumulated in float64; for float32 inputs the large matrix products
+(Grams, XᵀY) run in float32 on features already centred in float64, which costs ~1e-9 in CKA. Linear
+CKA works in feature space (d×d products) when n > d and in Gram space (n×n) otherwise: the same value.
+Features are centred (column means removed) first: HSIC_b and HSIC_u are exactly invariant to a common
+feature shift, and centring keeps large offsets (ReLU features) from cancelling catastrophically.
+Results are never clamped to [0, 1].
 
 Minibatch CKA (Nguyen et al. 2021): CKA_mb = mean_b HSIC_u(K_b, L_b) / sqrt(mean_b HSIC_u(K_b, K_b) ·
 mean_b HSIC_u(L_b, L_b)) over batches b, so a layer × layer map over a dataset never holds all of its
@@ -93,10 +95,12 @@ def hsic(k: Tensor, l: Tensor, debiased: bool = False) -> Tensor:
     return ((k0 * l0).sum() + rk.sum() * rl.sum() / ((n - 1) * (n - 2)) - 2 / (n - 2) * rk @ rl) / (n * (n - 3))
 
 
-def _linear_hsic_features(x: Tensor, y: Tensor, debiased: bool) -> Tensor:
-    """HSIC of K = XXᵀ, L = YYᵀ from d_x × d_y products (no n × n matrix), X and Y centred."""
+def _linear_hsic_features(x: Tensor, y: Tensor, debiased: bool, low_precision: bool) -> Tensor:
+    """HSIC of K = XXᵀ, L = YYᵀ from d_x × d_y products (no n × n matrix), X and Y centred (float64);
+    the d_x × d_y product runs in float32 when the inputs came as float32 (see `_gram`)."""
     n = x.shape[0]
-    cross = (x.T @ y).square().sum()  # tr(KL) = ‖XᵀY‖²_F
+    product = (x.float().T @ y.float()).double() if low_precision else x.T @ y
+    cross = product.square().sum()  # tr(KL) = ‖XᵀY‖²_F
     if not debiased:
         return cross / (n - 1) ** 2
     _check_debiased(n)
@@ -111,11 +115,12 @@ def cka(x: Tensor, y: Tensor, kernel: str = "linear", threshold: float | None = 
     """CKA between two representations of the same n examples, (n, d_x) and (n, d_y) (or (n, ...),
     flattened). kernel: "linear" or "rbf" (threshold t: bandwidth t × median distance, default 1).
     Returns a float64 scalar tensor, differentiable, not clamped."""
+    low = x.dtype in (torch.float32, torch.float16, torch.bfloat16) and y.dtype == x.dtype
     x, y = centre(_as_matrix(x, "x")), centre(_as_matrix(y, "y"))
     _check_pair(x, y)
     if kernel == "linear" and x.shape[0] > max(x.shape[1], y.shape[1]):
-        pair = (_linear_hsic_features(x, y, debiased), _linear_hsic_features(x, x, debiased),
-                _linear_hsic_features(y, y, debiased))
+        pair = (_linear_hsic_features(x, y, debiased, low), _linear_hsic_features(x, x, debiased, low),
+                _linear_hsic_features(y, y, debiased, low))
     else:
         if kernel == "linear":
             k, l = x @ x.T, y @ y.T
@@ -129,42 +134,54 @@ def cka(x: Tensor, y: Tensor, kernel: str = "linear", threshold: float | None = 
     return xy / (xx * yy).sqrt()
 
 
-def _batch_terms(features: Sequence[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
-    """For each layer's linear Gram of one batch: K̃ flattened (L × n²), K̃1 (L × n), 1ᵀK̃1 (L)."""
-    grams = []
-    for i, f in enumerate(features):
-        f = centre(_as_matrix(f, f"layer {i}"))
-        k = f @ f.T
-        grams.append(k - torch.diag(k.diagonal()))
-    k0 = torch.stack(grams)  # (L, n, n)
-    rows = k0.sum(2)  # (L, n)
-    return k0.flatten(1), rows, rows.sum(1)
+def _gram(f: Tensor) -> Tensor:
+    """Linear Gram of centred float64 features; its products run in float32 when the features came as
+    float32 or lower (centring first keeps that accurate: ~1e-9 on CKA), the result is float64."""
+    centred = centre(_as_matrix(f))
+    if f.dtype in (torch.float32, torch.float16, torch.bfloat16):
+        low = centred.float()
+        return (low @ low.T).double()
+    return centred @ centred.T
 
 
-def batch_hsic_map(features_a: Sequence[Tensor], features_b: Sequence[Tensor]) -> Tensor:
-    """HSIC_u(K_i, L_j) for every layer pair of one batch (L_a × L_b), from three matrix products."""
-    n = features_a[0].shape[0]
-    _check_debiased(n)
-    for f in (*features_a, *features_b):
-        if f.shape[0] != n:
-            raise ValueError(f"every layer must hold the batch's {n} examples, got {f.shape[0]}")
-    ka, ra, sa = _batch_terms(features_a)
-    kb, rb, sb = _batch_terms(features_b)
-    return (ka @ kb.T + torch.outer(sa, sb) / ((n - 1) * (n - 2)) - 2 / (n - 2) * ra @ rb.T) / (n * (n - 3))
+class BatchTerms:
+    """The per-layer quantities of one batch that every HSIC_u needs: K̃ flattened (L × n²), K̃1 (L × n),
+    1ᵀK̃1 (L). Built once per network and batch, then shared by all layer pairs."""
 
+    def __init__(self, features: Sequence[Tensor]) -> None:
+        self.n = features[0].shape[0]
+        _check_debiased(self.n)
+        grams = []
+        for i, f in enumerate(features):
+            if f.shape[0] != self.n:
+                raise ValueError(f"every layer must hold the batch's {self.n} examples, layer {i} has {f.shape[0]}")
+            k = _gram(f)
+            grams.append(k - torch.diag(k.diagonal()))
+        k0 = torch.stack(grams)  # (L, n, n)
+        self.flat = k0.flatten(1)
+        self.rows = k0.sum(2)
+        self.sums = self.rows.sum(1)
 
-def _self_hsic(features: Sequence[Tensor]) -> Tensor:
-    """HSIC_u(K_i, K_i) per layer of one batch."""
-    k, r, s = _batch_terms(features)
-    n = features[0].shape[0]
-    return ((k * k).sum(1) + s * s / ((n - 1) * (n - 2)) - 2 / (n - 2) * (r * r).sum(1)) / (n * (n - 3))
+    def hsic_with(self, other: BatchTerms) -> Tensor:
+        """HSIC_u(K_i, L_j) for every layer pair (L_a × L_b), from three matrix products."""
+        n = self.n
+        if other.n != n:
+            raise ValueError(f"both networks must see the same batch: {n} vs {other.n} examples")
+        return (self.flat @ other.flat.T + torch.outer(self.sums, other.sums) / ((n - 1) * (n - 2))
+                - 2 / (n - 2) * self.rows @ other.rows.T) / (n * (n - 3))
+
+    def self_hsic(self) -> Tensor:
+        """HSIC_u(K_i, K_i) per layer."""
+        n = self.n
+        return ((self.flat * self.flat).sum(1) + self.sums**2 / ((n - 1) * (n - 2))
+                - 2 / (n - 2) * (self.rows * self.rows).sum(1)) / (n * (n - 3))
 
 
 def batch_cka_map(features_a: Sequence[Tensor], features_b: Sequence[Tensor]) -> Tensor:
     """Debiased linear CKA between every layer pair of ONE batch (L_a × L_b), differentiable: the map a
     loss can be put on (Davari et al. Sec. 4.3)."""
-    return batch_hsic_map(features_a, features_b) / torch.outer(_self_hsic(features_a),
-                                                                 _self_hsic(features_b)).sqrt()
+    a, b = BatchTerms(features_a), BatchTerms(features_b)
+    return a.hsic_with(b) / torch.outer(a.self_hsic(), b.self_hsic()).sqrt()
 
 
 class MinibatchCKA(Metric):
@@ -189,9 +206,10 @@ class MinibatchCKA(Metric):
 
     def update(self, features_a: Sequence[Tensor], features_b: Sequence[Tensor]) -> None:
         with torch.no_grad():
-            self.hsic_ab += batch_hsic_map(features_a, features_b)
-            self.hsic_aa += _self_hsic(features_a)
-            self.hsic_bb += _self_hsic(features_b)
+            a, b = BatchTerms(features_a), BatchTerms(features_b)
+            self.hsic_ab += a.hsic_with(b)
+            self.hsic_aa += a.self_hsic()
+            self.hsic_bb += b.self_hsic()
             self.batches += 1
 
     def compute(self) -> Tensor:
