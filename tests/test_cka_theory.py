@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -51,3 +52,27 @@ def test_global_shift_and_bad_masks() -> None:
         translation_limit(x, torch.zeros(10, dtype=torch.bool))
     with pytest.raises(ValueError, match="moved_mask must be"):
         translation_limit(x, torch.ones(9, dtype=torch.bool))
+
+
+def test_orthogonal_direction_respects_the_floor_and_the_normals() -> None:
+    from papers.cka_reliability.translation import orthogonal_direction
+
+    normals = np.random.default_rng(0).normal(size=(5, 40))
+    v = orthogonal_direction(normals, floor=0.1)
+    assert abs(np.linalg.norm(v) - 1) < 1e-12 and v.min() > 0  # the floor holds before normalising
+    assert np.abs(normals @ v).max() < 1e-6 * np.abs(normals).max()  # feasible here: exactly orthogonal
+
+
+def test_translation_study_keeps_the_svm_and_moves_cka(tmp_path) -> None:
+    from omegaconf import OmegaConf
+
+    from papers.cka_reliability.translation import translation_study
+
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.arange(300) % 3
+    features = torch.relu(torch.randn(300, 30, generator=gen) + 3 * torch.nn.functional.one_hot(labels, 30))
+    cfg = OmegaConf.create({"svm_c": 1.0, "svm_max_iter": 5000, "floor": 0.1, "c_values": [1, 100, 10000]})
+    m = translation_study(features, labels, cfg, tmp_path)
+    assert m["svm_acc_max_change"] == 0.0 and m["cka_all_at_max_c"] == pytest.approx(1.0, abs=1e-12)
+    assert m["cka_one_point_at_max_c"] < 0.05 < m["cka_one_class_at_max_c"] < 0.9
+    assert (tmp_path / "translation.png").is_file()
