@@ -11,7 +11,6 @@ Variants (accuracy on the test split, mean ± std over `samples` seeds):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib
@@ -35,16 +34,11 @@ from papers.rainbow.resample import (  # noqa: E402
 VARIANTS = ("rainbow", "full", "retrained", "noalign", "iid")
 
 
-def _batches(x: torch.Tensor, size: int) -> Iterator[torch.Tensor]:
-    for start in range(0, len(x), size):
-        yield x[start:start + size]
-
-
 @torch.no_grad()
 def evaluate(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
     net.eval()
     correct = sum((net(xb).argmax(-1) == yb).sum().item()
-                  for xb, yb in zip(_batches(x, batch_size), _batches(y, batch_size), strict=True))
+                  for xb, yb in zip(x.split(batch_size), y.split(batch_size), strict=True))
     return correct / len(y)
 
 
@@ -61,11 +55,11 @@ def retrain_head(net: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, 
     net.train()
     for _ in range(epochs):
         order = torch.randperm(len(x), generator=generator).to(x.device)
-        for idx in _batches(order, batch_size):
+        for idx in order.split(batch_size):
             opt.zero_grad(set_to_none=True)
             F.cross_entropy(net(x[idx]), y[idx]).backward()
             opt.step()
-    reestimate_norm_stats(net, lambda: _batches(x, batch_size))
+    reestimate_norm_stats(net, lambda: x.split(batch_size))
     return net.eval()
 
 
@@ -77,8 +71,8 @@ def resampling_study(net: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
     size = cfg.batch_size
     x_align = x_train if cfg.align_examples is None else x_train[:cfg.align_examples]
 
-    def passes() -> Iterator[torch.Tensor]:  # the alignment / normalisation passes
-        return _batches(x_align, size)
+    def passes() -> tuple[torch.Tensor, ...]:  # the alignment / normalisation passes
+        return x_align.split(size)
 
     layers = net.weight_layers()
     n_hidden = len(layers) - 1
