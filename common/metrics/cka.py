@@ -134,10 +134,10 @@ def cka(x: Tensor, y: Tensor, kernel: str = "linear", threshold: float | None = 
     return xy / (xx * yy).sqrt()
 
 
-def _gram(f: Tensor) -> Tensor:
+def _gram(f: Tensor, name: str) -> Tensor:
     """Linear Gram of centred float64 features; its products run in float32 when the features came as
     float32 or lower (centring first keeps that accurate: ~1e-9 on CKA), the result is float64."""
-    centred = centre(_as_matrix(f))
+    centred = centre(_as_matrix(f, name))
     if f.dtype in (torch.float32, torch.float16, torch.bfloat16):
         low = centred.float()
         return (low @ low.T).double()
@@ -155,7 +155,7 @@ class BatchTerms:
         for i, f in enumerate(features):
             if f.shape[0] != self.n:
                 raise ValueError(f"every layer must hold the batch's {self.n} examples, layer {i} has {f.shape[0]}")
-            k = _gram(f)
+            k = _gram(f, f"layer {i}")
             grams.append(k - torch.diag(k.diagonal()))
         k0 = torch.stack(grams)  # (L, n, n)
         self.flat = k0.flatten(1)
