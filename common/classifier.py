@@ -66,4 +66,5 @@ class ImageClassifier(L.LightningModule):
         self._eval_step(batch, "test")
 
     def configure_optimizers(self) -> dict:
-        return build_optimizer(self.cfg.optim, self.net.parameters(), self.cfg.trainer.max_epochs)
+        return build_optimizer(self.cfg.optim, self.net.parameters(), self.cfg.trainer.max_epochs,
+                               int(self.trainer.estimated_stepping_batches))

@@ -93,7 +93,10 @@ class RunGuard(Callback):
 
     def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        loss = (outputs["loss"] if isinstance(outputs, dict) else outputs).detach().float()
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if loss is None:  # a manual-optimisation step that returns no loss has nothing to guard
+            return
+        loss = loss.detach().float()
         if self._first_bad is None:
             self._first_bad = torch.tensor([-1.0, 0.0], device=loss.device)
         new = ~torch.isfinite(loss) & (self._first_bad[0] < 0)

@@ -158,6 +158,36 @@ def test_cka_map_of_two_models() -> None:
     assert cross.shape == (2, 2) and torch.isfinite(cross).all()
 
 
+class _Residual(nn.Module):
+    """y = relu(a(x)) + x: "add" is a graph node with no module, reachable by fx only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(6, 6)
+        self.b = nn.Linear(6, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(torch.relu(self.a(x)) + x)
+
+
+def test_fx_extractor_matches_hooks_and_reaches_functional_nodes() -> None:
+    torch.manual_seed(0)
+    net = _Residual().eval()
+    batches = [torch.randn(40, 6) for _ in range(3)]
+    by_hooks = cka_map(net, net, batches, ["a", "b"], ["a", "b"])
+    by_fx = cka_map(net, net, batches, ["a", "b"], ["a", "b"], extractor="fx")
+    torch.testing.assert_close(by_fx, by_hooks)
+    with_add = cka_map(net, net, batches, ["add"], ["a"], extractor="fx")
+    h = [torch.relu(net.a(x)) + x for x in batches]
+    metric = MinibatchCKA(1, 1)
+    for x, hx in zip(batches, h, strict=True):
+        metric.update([hx.detach()], [net.a(x).detach()])
+    torch.testing.assert_close(with_add.reshape(()), metric.compute())
+    seq = nn.Sequential(nn.Sequential(nn.Linear(6, 5), nn.ReLU()), nn.Linear(5, 2)).eval()
+    torch.testing.assert_close(cka_map(seq, seq, batches, ["0"], ["1"], extractor="fx"),  # "0" = its last node
+                               cka_map(seq, seq, batches, ["0.1"], ["1"], extractor="hooks"))
+
+
 @pytest.mark.parametrize(("call", "message"), [
     (lambda: cka(torch.randn(10, 3), torch.randn(9, 3)), "same examples"),
     (lambda: cka(torch.randn(10), torch.randn(10)), r"must be \(n, d\)"),
@@ -167,6 +197,10 @@ def test_cka_map_of_two_models() -> None:
     (lambda: cka_map(nn.Linear(2, 2), nn.Linear(2, 2), [], [""], [""]), "empty loader"),
     (lambda: cka_map(nn.Sequential(nn.Linear(2, 2)), nn.Linear(2, 2), [torch.randn(5, 2)], ["7"], [""]),
      r"no layer named \['7'\].*valid names: 0"),
+    (lambda: cka_map(_Residual(), _Residual(), [torch.randn(5, 6)], ["relu_1"], ["a"], extractor="fx"),
+     r"no graph node named \['relu_1'\].*valid names: x, a, relu, add, b"),
+    (lambda: cka_map(_Residual(), _Residual(), [torch.randn(5, 6)], ["a"], ["a"], extractor="jit"),
+     "unknown extractor"),
     (lambda: cka_map(nn.Sequential(nn.Linear(2, 2)), nn.Linear(2, 2), [torch.tensor([[1.0, float("inf")]] * 5)],
                      ["0"], [""]), "layer '0' of model_a hold NaN or inf"),
 ])

@@ -420,3 +420,15 @@ def test_resumed_training_sees_the_same_batches(tmp_path: Path) -> None:
     resumed = _fit(tmp_path / "data", tmp_path / "cut", max_epochs=3, ckpt_path=last)
     assert list(resumed.seen) == [2] and resumed.seen[2] == full.seen[2]
     torch.testing.assert_close(resumed.net.weight, full.net.weight, rtol=0, atol=0)
+
+
+def test_train_batches_with_other_labels_keep_the_same_images(tmp_path: Path) -> None:
+    write_cifar10_batches(tmp_path, n_per_batch=8)
+    dm = loaded(data_cfg(name="cifar10", root=str(tmp_path), val_size=8, batch_size=7, augment=True))
+    _, y = dm.train_tensors()
+    other = (y + 1) % 10
+    for (x_a, y_a), (x_b, y_b) in zip(dm.train_dataloader(), dm.train_batches(labels=other), strict=True):
+        torch.testing.assert_close(x_b, x_a)  # same order, same crops and flips
+        torch.testing.assert_close(y_b, (y_a + 1) % 10)
+    with pytest.raises(ValueError, match="one label per training example"):
+        dm.train_batches(labels=other[:-1])

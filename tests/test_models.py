@@ -17,7 +17,8 @@ discover()  # papers register their own architectures
 @pytest.mark.parametrize("name", list_models())
 def test_model_contract(name: str) -> None:
     model_cfg = compose("rainbow", "mlp", []).model
-    cfg = OmegaConf.merge(model_cfg, {"name": name, "width": 8, "depth": 2, "width_scale": 0.125, "blocks": 2})
+    cfg = OmegaConf.create(OmegaConf.to_container(model_cfg) | {"name": name, "width": 8, "depth": 2,
+                                                                "width_scale": 0.125, "blocks": 2, "width_mult": 0.25})
     net = build_model(cfg, (1, 28, 28), 10)
     x = torch.randn(4, 1, 28, 28)
     logits = net(x)

@@ -60,13 +60,29 @@ class TensorDataModule(L.LightningDataModule):
         """The whole (unsharded, unaugmented, unshuffled) train split as (x, y) on the current device."""
         return self._tensors(self._loaded().train)
 
+    def val_tensors(self) -> tuple[Tensor, Tensor]:
+        """The whole (unsharded) validation split as (x, y) on the current device."""
+        return self._tensors(self._loaded().val)
+
     def test_tensors(self) -> tuple[Tensor, Tensor]:
         """The whole (unsharded) test split as (x, y) on the current device."""
         return self._tensors(self._loaded().test)
 
     def train_dataloader(self) -> TensorBatches:
+        return self.train_batches()
+
+    def train_batches(self, labels: Tensor | None = None) -> TensorBatches:
+        """The training loader; with ``labels`` (one per training example, on the data's device) the same
+        batches of x, in the same order and with the same augmentation, carry those labels instead (e.g. a
+        second network trained on shuffled labels side by side)."""
+        train = self._loaded().train
+        if labels is not None:
+            if labels.shape != train.y.shape:
+                raise ValueError(f"labels must hold one label per training example: {tuple(labels.shape)} "
+                                 f"vs {tuple(train.y.shape)}")
+            train = Split(train.x, labels.to(train.y.device))
         return self._batches(
-            self._loaded().train,
+            train,
             self.cfg.batch_size,
             seed=self.seed,
             augment_fill=self._loaded().fill if self.cfg.augment else None,

@@ -26,11 +26,12 @@ activations. `MinibatchCKA` accumulates the sums as a torchmetrics Metric (summe
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
 from torchmetrics import Metric
+from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
 
 
 def _as_matrix(x: Tensor, name: str = "x") -> Tensor:
@@ -240,16 +241,42 @@ def _capture(model: nn.Module, layers: Sequence[nn.Module], x: Tensor) -> list[T
     return [outputs[i] for i in range(len(layers))]
 
 
+def layer_extractor(model: nn.Module, names: Sequence[str], how: str = "hooks"
+                    ) -> Callable[[Tensor], list[Tensor]]:
+    """x -> the outputs of the named layers of `model` on x, in the order of `names`.
+
+    how="hooks": forward hooks on the named modules (`model.named_modules()` names); how="fx": a
+    torch.fx feature extractor (torchvision's `create_feature_extractor`) on graph node names (a module's
+    name stands for its last node), which also reaches functional ops (e.g. "add", "flatten") that have no
+    module of their own."""
+    if how == "hooks":
+        modules = _named_layers(model, names)
+        return lambda x: _capture(model, modules, x)
+    if how == "fx":
+        train_nodes, eval_nodes = get_graph_node_names(model)
+        valid = eval_nodes if not model.training else train_nodes
+        # a module name stands for its last node (torchvision's convention): "blocks.0" -> "blocks.0.2"
+        missing = [n for n in names if not any(v == n or v.startswith(n + ".") for v in valid)]
+        if missing:
+            raise ValueError(f"no graph node named {missing} in {type(model).__name__}; valid names: "
+                             f"{', '.join(valid)}")
+        extractor = create_feature_extractor(model, return_nodes=list(names))
+        return lambda x: list(extractor(x).values())
+    raise ValueError(f"unknown extractor '{how}' (hooks | fx)")
+
+
 @torch.no_grad()
 def cka_map(model_a: nn.Module, model_b: nn.Module, dataloader: Iterable, layers_a: Sequence[str],
-            layers_b: Sequence[str]) -> Tensor:
+            layers_b: Sequence[str], extractor: str = "hooks") -> Tensor:
     """Minibatch debiased linear CKA between the named layers of two models (L_a × L_b), one batch at a
-    time: activations of one batch are all that is ever held. Batches are x or (x, ...) tuples."""
-    modules_a, modules_b = _named_layers(model_a, layers_a), _named_layers(model_b, layers_b)
-    metric = MinibatchCKA(len(layers_a), len(layers_b))
+    time: activations of one batch are all that is ever held. Batches are x or (x, ...) tuples. Each model
+    gets its own extractor (`layer_extractor`: "hooks" on module names or "fx" on graph node names).
+    The map is over this loader on this process (no DDP sum: use `MinibatchCKA` in a LightningModule for that)."""
+    extract_a, extract_b = layer_extractor(model_a, layers_a, extractor), layer_extractor(model_b, layers_b, extractor)
+    metric = MinibatchCKA(len(layers_a), len(layers_b), sync_on_compute=False)
     for batch in dataloader:
         x = batch[0] if isinstance(batch, list | tuple) else batch
-        feats_a, feats_b = _capture(model_a, modules_a, x), _capture(model_b, modules_b, x)
+        feats_a, feats_b = extract_a(x), extract_b(x)
         for which, names, feats in (("model_a", layers_a, feats_a), ("model_b", layers_b, feats_b)):
             for name, f in zip(names, feats, strict=True):
                 if not torch.isfinite(f).all():

@@ -4,10 +4,16 @@ network's function unchanged. Implemented so far: the translation theorem, the s
 the trained-network translation (Fig. 4c).
 """
 
+from common.models import register_model
 from common.registry import PaperSpec, register
 from papers.cka_reliability.claims import CLAIMS, measure, plan
 from papers.cka_reliability.module import build_module
+from papers.cka_reliability.nets import VGG3X3, VGG7, BlockCNN, CifarResNet34
 from papers.cka_reliability.synthetic import run_synthetic
+
+register_model("vgg7", lambda m, shape, k: BlockCNN(VGG7, shape[0], k, m.width_mult))
+register_model("vgg3x3", lambda m, shape, k: BlockCNN(VGG3X3, shape[0], k, m.width_mult))
+register_model("resnet34_cifar", lambda m, shape, k: CifarResNet34(shape[0], k))
 
 PAPER = register(PaperSpec(
     name="cka_reliability",

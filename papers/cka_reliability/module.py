@@ -1,4 +1,9 @@
-"""The trained-network experiment of the CKA paper: train a classifier, then translate its features."""
+"""The CKA paper's trained-network experiments; `study` in the config picks one:
+
+- translation (Sec. 4.2, Fig. 4c): train a classifier, then translate its last hidden features;
+- early_layers (Sec. 4.1, Fig. 2): generalising / memorising / random nets, CKA between their blocks;
+- manipulation (Sec. 4.3, Figs 5-7): train a net, then fine-tune copies toward target CKA maps.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +14,50 @@ import torch
 from omegaconf import DictConfig
 
 from common.classifier import ImageClassifier
+from common.errors import UserError
+from common.metrics.cka import layer_extractor
 from common.models import build_model
+from papers.cka_reliability.early_layers import EarlyLayersModule
+from papers.cka_reliability.manipulation import ManipulationModule
 from papers.cka_reliability.translation import translation_study
 
 
 class TranslationModule(ImageClassifier):
-    """Cross-entropy training; `analyze` runs the Fig. 4c translation study on the last hidden features."""
+    """Cross-entropy training; `analyze` runs the Fig. 4c translation study on the output of
+    `translation.layer` (the last hidden features)."""
 
     @torch.no_grad()
     def analyze(self, datamodule: Any, run_dir: Path) -> dict[str, float]:
         self.net.eval()
         x, y = datamodule.train_tensors()
-        features = torch.cat([self.net.features(xb).flatten(1) for xb in x.split(self.cfg.data.eval_batch_size)])
+        extract = layer_extractor(self.net, [self.cfg.translation.layer])
+        features = torch.cat([extract(xb)[0].flatten(1) for xb in x.split(self.cfg.data.eval_batch_size)])
         return translation_study(features, y, self.cfg.translation, run_dir / "figures")
 
 
-def build_module(cfg: DictConfig, datamodule: Any) -> TranslationModule:
-    return TranslationModule(cfg, build_model(cfg.model, datamodule.input_shape, datamodule.num_classes))
+def build_module(cfg: DictConfig, datamodule: Any) -> Any:
+    def net() -> torch.nn.Module:
+        return build_model(cfg.model, datamodule.input_shape, datamodule.num_classes)
+
+    def check_layers(model: torch.nn.Module, key: str, names: list[str], extractor: str = "hooks") -> None:
+        try:
+            layer_extractor(model, names, extractor)
+        except ValueError as err:
+            raise UserError(f"{key}: {err}. Fix it in the config.") from None
+
+    if cfg.study == "translation":
+        check_layers(model := net(), "translation.layer", [cfg.translation.layer])
+        return TranslationModule(cfg, model)
+    if cfg.study == "early_layers":
+        trained = net()
+        check_layers(trained, "early_layers.layers", list(cfg.early_layers.layers), cfg.early_layers.extractor)
+        with torch.random.fork_rng():  # the random net's own seed, the global stream left as it was
+            torch.manual_seed(cfg.early_layers.random_seed)
+            fresh = net()
+        return EarlyLayersModule(cfg, trained, fresh)
+    if cfg.study == "manipulation":
+        mcfg = cfg.manipulation
+        check_layers(net(), "manipulation.layers / manipulation.classifier", [*mcfg.layers, mcfg.classifier],
+                     mcfg.extractor)
+        return ManipulationModule(cfg, net)
+    raise UserError(f"Unknown study '{cfg.study}' for cka_reliability (translation | early_layers | manipulation).")
