@@ -40,6 +40,8 @@ class PaperSpec:
     draw figures into `figure_dir`.
     computations: experiments that train nothing (synthetic studies): name -> fn(cfg, figure_dir)
     returning metrics; they leave the same run dir (config.yaml, metrics.csv, summary.json, figures/).
+    build_datamodule(cfg) -> the paper's own LightningDataModule (synthetic tasks); None: the shared image
+    datamodule built from `cfg.data`.
     """
 
     name: str
@@ -49,6 +51,7 @@ class PaperSpec:
     measure: Callable[..., dict[str, float]]
     build_module: Callable[[DictConfig, Any], Any] | None = None
     computations: dict[str, Callable[[DictConfig, Any], dict[str, float]]] = field(default_factory=dict)
+    build_datamodule: Callable[[DictConfig], Any] | None = None
 
     @property
     def experiments(self) -> list[str]:

@@ -193,7 +193,7 @@ def run_experiment(spec: PaperSpec, experiment: str, cfg: DictConfig) -> dict[st
     compute = spec.computations.get(experiment)
     datamodule = None
     if compute is None:
-        datamodule = build_datamodule(cfg.data, cfg.seed)
+        datamodule = spec.build_datamodule(cfg) if spec.build_datamodule else build_datamodule(cfg.data, cfg.seed)
         datamodule.prepare_data()  # a missing or corrupt dataset fails here, before the run dir exists
         if rank_zero_only.rank != 0:  # a DDP worker: rank 0 owns the run dir (lock, config, summary)
             return _train(spec, experiment, cfg, run_dir, datamodule, _Record(spec, experiment, cfg, None))

@@ -1,0 +1,78 @@
+"""Geometry of every trained network's hidden layer (Alleman et al. 2024), aggregated over seeds.
+
+Per network g (all on the hidden layer after the nonlinearity):
+- target / input alignment: linear CKA between the hidden kernel of the 2^d noise-free condition centres and
+  the target kernel (0/1 targets) / the input kernel (embedded centres);
+- CCGP and parallelism score of each target bit (averaged over the k targets), CCGP on noisy hidden samples
+  (inputs re-drawn with test-time noise `test_noise`, `samples_per_condition` per condition);
+then mean ± standard error over seeds per (nonlinearity, knob value), and the paired (same seed, same initial
+weights) difference Tanh − ReLU with its standard error.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from omegaconf import DictConfig
+from torch import Tensor
+
+from common.metrics.geometry import ccgp, kernel_alignment, parallelism_score
+from papers.task_geometry.nets import StackedNets
+from papers.task_geometry.tasks import TaskDataModule, latent_bits
+
+METRICS = ("target_alignment", "input_alignment", "ccgp", "parallelism")
+
+
+@torch.no_grad()
+def per_network(net: StackedNets, data: TaskDataModule, cfg: DictConfig) -> dict[str, Tensor]:
+    """{metric: (G,) values} for every network of the stack."""
+    latents = latent_bits(data.d)
+    n = len(latents)
+    clean = data.clean.to(net.w.device)
+    centres = net.hidden(clean).double().cpu()  # (G, n, width): clean inputs of each net's own knob value
+    generator = torch.Generator().manual_seed(cfg.seed)
+    conditions = torch.arange(n).repeat_interleave(cfg.samples_per_condition)
+    noise = torch.randn(len(conditions), data.dim, generator=generator).to(clean.device)
+    samples = net.hidden(clean[:, conditions] + cfg.test_noise * noise).double().cpu()  # (G, N, width)
+    values: dict[str, list[float]] = {m: [] for m in METRICS}
+    for g in range(net.size):
+        values["target_alignment"].append(kernel_alignment(centres[g], data.targets.double()))
+        values["input_alignment"].append(kernel_alignment(centres[g], data.clean[net.knob_of[g].item()].double()))
+        values["ccgp"].append(sum(ccgp(samples[g], conditions, latents, j, protocol=cfg.ccgp_protocol)
+                                  for j in range(data.k)) / data.k)
+        values["parallelism"].append(sum(parallelism_score(centres[g], latents[:, j]) for j in range(data.k)) / data.k)
+    return {m: torch.tensor(v, dtype=torch.float64) for m, v in values.items()}
+
+
+def _mean_sem(x: Tensor) -> tuple[float, float]:
+    """Mean and standard error over the last axis (sem 0 for one seed)."""
+    return x.mean().item(), (x.std().item() / math.sqrt(len(x)) if len(x) > 1 else 0.0)
+
+
+def aggregate(values: dict[str, Tensor], net: StackedNets, knobs: list[float]) -> dict:
+    """{"cells": {activation: {metric: [(mean, sem) per knob]}}, "gap": {metric: [(mean, sem) per knob]}} with
+    the gap Tanh − ReLU paired by seed (present when both nonlinearities were trained)."""
+    shape = (len(net.activations), len(knobs), len(net.seeds))
+    table = {m: v.reshape(shape) for m, v in values.items()}
+    cells = {a: {m: [_mean_sem(table[m][i, k]) for k in range(len(knobs))] for m in METRICS}
+             for i, a in enumerate(net.activations)}
+    out: dict = {"knobs": knobs, "cells": cells}
+    if {"tanh", "relu"} <= set(net.activations):
+        t, r = net.activations.index("tanh"), net.activations.index("relu")
+        out["gap"] = {m: [_mean_sem(table[m][t, k] - table[m][r, k]) for k in range(len(knobs))] for m in METRICS}
+    return out
+
+
+def headline(summary: dict, prefix: str) -> dict[str, float]:
+    """Summary metrics at the largest knob value: each nonlinearity's means, the Tanh − ReLU gap and its
+    z-score (gap / standard error over seeds)."""
+    out: dict[str, float] = {}
+    for activation, cell in summary["cells"].items():
+        for m in METRICS:
+            out[f"{prefix}{m}_{activation}_cmax"] = cell[m][-1][0]
+    for m, per_knob in summary.get("gap", {}).items():
+        mean, sem = per_knob[-1]
+        out[f"{prefix}gap_{m}_cmax"] = mean
+        out[f"{prefix}gap_z_{m}_cmax"] = mean / sem if sem > 0 else math.copysign(math.inf, mean) if mean else 0.0
+    return out

@@ -1,0 +1,103 @@
+"""The batched sweep of Alleman et al. (2024): every (nonlinearity, knob value, seed) network in one model.
+
+Each network minimises its own mean binary cross-entropy of sigmoid(ŷ) against the k target bits; the loss of
+the stack is the sum, so plain SGD on the stacked parameters is exactly independent SGD per network. A network
+stops (its gradient is masked to zero) once no parameter moved more than `sweep.tolerance` over an epoch (the
+paper's early stop); the run stops when all have. `analyze` measures the geometry (papers/task_geometry/analysis).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
+
+from common.optim import build_optimizer
+from papers.task_geometry.analysis import aggregate, headline, per_network
+from papers.task_geometry.nets import StackedNets
+from papers.task_geometry.plots import plot_sweep
+from papers.task_geometry.tasks import TaskDataModule
+
+
+class GeometrySweepModule(L.LightningModule):
+    def __init__(self, cfg: DictConfig, data: TaskDataModule) -> None:
+        super().__init__()
+        self.save_hyperparameters({"config": OmegaConf.to_container(cfg, resolve=True)})
+        self.cfg = cfg
+        self.knobs = data.knobs
+        s = cfg.sweep
+        self.net = StackedNets(list(s.activations), len(data.knobs), [cfg.seed + i for i in range(s.seeds)],
+                               cfg.task.dim, s.width, cfg.task.k)
+        g = self.net.size
+        self.register_buffer("active", torch.ones(g, dtype=torch.bool))
+        self.register_buffer("stopped_epoch", torch.full((g,), -1, dtype=torch.long))
+
+    def _losses(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-network mean BCE (G,) and accuracy (G,) on a batch x (B, K, D), y (B, k)."""
+        x, y = batch
+        logits = self.net(x.transpose(0, 1))
+        target = y.expand_as(logits)
+        losses = F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean((1, 2))
+        accuracy = ((logits > 0).float() == target).float().mean((1, 2))
+        return losses, accuracy
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        losses, accuracy = self._losses(batch)
+        self.log("train/loss", losses.mean(), on_step=False, on_epoch=True)
+        self.log("train/acc", accuracy.mean(), on_step=False, on_epoch=True)
+        return losses.sum()
+
+    def on_before_optimizer_step(self, optimizer: Any) -> None:
+        mask = self.active.to(self.net.w.dtype)
+        self.net.w.grad.mul_(mask[:, None, None])
+        self.net.b1.grad.mul_(mask[:, None])
+
+    def on_train_epoch_start(self) -> None:
+        self._start = (self.net.w.detach().clone(), self.net.b1.detach().clone())
+
+    def on_train_epoch_end(self) -> None:
+        w0, b0 = self._start
+        moved = torch.maximum((self.net.w - w0).abs().amax((1, 2)), (self.net.b1 - b0).abs().amax(1))
+        stop = self.active & (moved < self.cfg.sweep.tolerance)
+        self.stopped_epoch[stop] = self.current_epoch
+        self.active &= ~stop
+        self.log("train/active_networks", self.active.float().sum())
+        if not self.active.any():
+            self.trainer.should_stop = True
+
+    def _eval(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> None:
+        losses, accuracy = self._losses(batch)
+        size = len(batch[1])
+        self.log(f"{stage}/loss", losses.mean(), batch_size=size)
+        self.log(f"{stage}/acc", accuracy.mean(), batch_size=size, prog_bar=stage == "val")
+        self.log(f"{stage}/acc_min", accuracy.min(), batch_size=size)
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._eval(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._eval(batch, "test")
+
+    def configure_optimizers(self) -> dict:
+        return build_optimizer(self.cfg.optim, self.net.parameters(), self.cfg.trainer.max_epochs,
+                               int(self.trainer.estimated_stepping_batches))
+
+    def analyze(self, datamodule: TaskDataModule, run_dir: Path) -> dict[str, float]:
+        values = per_network(self.net, datamodule, self.cfg.geometry)
+        summary = aggregate(values, self.net, self.knobs)
+        summary["per_network"] = {m: v.tolist() for m, v in values.items()}
+        summary["stopped_epoch"] = self.stopped_epoch.tolist()
+        (run_dir / "geometry.json").write_text(json.dumps(summary, indent=1))
+        t = self.cfg.task
+        plot_sweep(summary, run_dir / "figures" / "geometry_vs_c.png",
+                   f"one hidden layer, d = {t.d} latent bits, k = {t.k} targets, σ = {t.noise}")
+        return headline(summary, f"d{t.d}k{t.k}_")
+
+
+def build_module(cfg: DictConfig, datamodule: TaskDataModule) -> GeometrySweepModule:
+    return GeometrySweepModule(cfg, datamodule)

@@ -1,0 +1,133 @@
+"""The task family of Alleman, Lindsey & Fusi (ICLR 2024): d latent bits, Walsh-weighted centres, k target bits.
+
+Condition i ∈ {0 … n−1}, n = 2^d, has latent bits b_m(i) (binary digits of i) and signs s_m = 2b_m − 1. The
+n − 1 Walsh (parity) functions h_S(i) = Π_{m∈S} s_m(i), S ≠ ∅, ordered by degree |S| (the first d are the
+bits themselves), are orthogonal: Σ_i h_S(i) h_T(i) = n δ_ST. Condition centres and inputs:
+
+    μ_i = Σ_j sqrt(π_j) h_j(i) e_j ∈ R^{n−1},      x = sqrt(D) · μ_i Q + σ ε,   ε ~ N(0, I_D),
+
+Q an (n−1) × D matrix with orthonormal rows (so ‖sqrt(D) μ_i Q‖² = D), targets y = (b_1 … b_k) ∈ {0,1}^k.
+The knob π lies on the simplex with weight a on each of the k target components and b on the other m =
+n − 1 − k, and c = cos(π, 1_targets) = k a / (sqrt(k) · ‖π‖). Because the h_j are orthogonal and centred,
+c is exactly the centred kernel alignment (linear CKA) between the input kernel μμᵀ and the target kernel.
+Solving: a / b = c sqrt(m) / sqrt(k (1 − c²)), k a + m b = 1. The sweep runs over c ∈ [0, c_max],
+c_max = sqrt(k / (n − 1)) (a = b: isotropic inputs); c = 0 puts no input variance on the targets.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import lightning as L
+import torch
+from omegaconf import DictConfig
+from torch import Tensor
+
+from common.data import TensorBatches
+from common.errors import UserError
+
+
+def latent_bits(d: int) -> Tensor:
+    """(2^d, d) float 0/1 bits of every condition (condition i = binary digits of i, lowest first)."""
+    i = torch.arange(2**d)
+    return ((i[:, None] >> torch.arange(d)) & 1).double()
+
+
+def walsh_functions(d: int) -> Tensor:
+    """(2^d, 2^d − 1) ±1 parity functions of the d bits, ordered by degree, then lexicographically."""
+    signs = 2 * latent_bits(d) - 1
+    subsets = [s for r in range(1, d + 1) for s in itertools.combinations(range(d), r)]
+    return torch.stack([signs[:, list(s)].prod(1) for s in subsets], 1)
+
+
+def c_max(d: int, k: int) -> float:
+    """The isotropic end of the knob: sqrt(k / (2^d − 1))."""
+    return math.sqrt(k / (2**d - 1))
+
+
+def check_task(d: int, k: int, c: float, dim: int) -> None:
+    if not 1 <= k <= d:
+        raise UserError(f"task.k={k} must be in 1..task.d={d} (the targets are the first k latent bits).")
+    top = c_max(d, k)
+    if not 0 <= c <= top + 1e-12:
+        raise UserError(f"task knob c={c} must be in [0, c_max(d={d}, k={k})] = [0, {top:.4f}].")
+    if dim < 2**d - 1:
+        raise UserError(f"task.dim={dim} must be >= 2^d - 1 = {2**d - 1}: the embedding needs that many "
+                        "orthonormal rows.")
+
+
+def knob_weights(d: int, k: int, c: float) -> Tensor:
+    """π ∈ simplex (2^d − 1,): weight a on the k target components, b on the rest, cos(π, 1_targets) = c."""
+    n1 = 2**d - 1
+    m = n1 - k
+    if m == 0:
+        return torch.full((n1,), 1 / n1, dtype=torch.float64)
+    ratio = c * math.sqrt(m) / math.sqrt(k * (1 - c * c))
+    b = 1 / (k * ratio + m)
+    pi = torch.full((n1,), b, dtype=torch.float64)
+    pi[:k] = ratio * b
+    return pi
+
+
+def centres(d: int, k: int, c: float) -> Tensor:
+    """(2^d, 2^d − 1) μ_i = Σ_j sqrt(π_j) h_j(i) e_j."""
+    return walsh_functions(d) * knob_weights(d, k, c).sqrt()
+
+
+def embedding(n_rows: int, dim: int, generator: torch.Generator) -> Tensor:
+    """(n_rows, dim) with orthonormal rows (QR of a Gaussian matrix)."""
+    q, _ = torch.linalg.qr(torch.randn(dim, n_rows, generator=generator, dtype=torch.float64))
+    return q.T
+
+
+def knob_values(d: int, k: int, count: int) -> list[float]:
+    """`count` evenly spaced knob values over [0, c_max(d, k)]."""
+    return torch.linspace(0, c_max(d, k), count, dtype=torch.float64).tolist()
+
+
+class TaskDataModule(L.LightningDataModule):
+    """The task at every knob value at once: batches of x (B, K, D) (the same conditions and noise for all K
+    knob values: only the centres differ) and y (B, k) 0/1 targets. Train / val / test are independent
+    noisy samples of uniformly drawn conditions; Q and the samples come from `task.seed`."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        super().__init__()
+        t = cfg.task
+        self.d, self.k, self.dim, self.noise = t.d, t.k, t.dim, t.noise
+        self.knobs = list(t.knobs) if t.knobs else knob_values(t.d, t.k, t.num_knobs)
+        for c in self.knobs:
+            check_task(t.d, t.k, c, t.dim)
+        self.cfg = cfg
+        generator = torch.Generator().manual_seed(t.seed)
+        self.q = embedding(2**t.d - 1, t.dim, generator)
+        # (K, n, D) noise-free inputs of every condition at every knob value
+        self.clean = torch.stack([math.sqrt(t.dim) * centres(t.d, t.k, c) @ self.q for c in self.knobs]).float()
+        self.splits = {name: self._sample(size, generator)
+                       for name, size in (("train", t.train_size), ("val", t.val_size), ("test", t.val_size))}
+
+    def _sample(self, size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        cond = torch.randint(2**self.d, (size,), generator=generator)
+        eps = torch.randn(size, self.dim, generator=generator)
+        x = self.clean[:, cond].transpose(0, 1) + self.noise * eps[:, None, :]  # (N, K, D)
+        return x, latent_bits(self.d)[cond, : self.k].float()
+
+    @property
+    def targets(self) -> Tensor:
+        """(n, k) 0/1 targets of every condition."""
+        return latent_bits(self.d)[:, : self.k].float()
+
+    def _batches(self, split: str, batch_size: int, seed: int | None) -> TensorBatches:
+        x, y = self.splits[split]
+        trainer = self.trainer
+        return TensorBatches(x, y, batch_size, seed=seed,
+                             epoch=(lambda: trainer.current_epoch) if trainer is not None else None)
+
+    def train_dataloader(self) -> TensorBatches:
+        return self._batches("train", self.cfg.data.batch_size, self.cfg.seed)
+
+    def val_dataloader(self) -> TensorBatches:
+        return self._batches("val", self.cfg.data.eval_batch_size, None)
+
+    def test_dataloader(self) -> TensorBatches:
+        return self._batches("test", self.cfg.data.eval_batch_size, None)
