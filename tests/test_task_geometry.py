@@ -55,6 +55,21 @@ def test_embedding_keeps_the_geometry_and_samples_are_noisy_centres() -> None:
     assert sum(rows) == 64  # without noise every sample is exactly one centre
 
 
+def test_xor_task_separates_the_parity_classes_by_epsilon() -> None:
+    data = TaskDataModule(_cfg(kind="xor", d=2, k=1, dim=12, noise=0.0, knobs=[0.0, 0.5], train_size=32,
+                               val_size=8))
+    assert data.clean.shape == (2, 4, 12)
+    parity = (latent_bits(2).sum(1) % 2).float()
+    torch.testing.assert_close(data.targets[:, 0], parity)
+    flat = data.clean[0]  # ε = 0: the parity classes have the same mean (XOR is not linearly separable)
+    torch.testing.assert_close(flat[parity == 1].mean(0), flat[parity == 0].mean(0))
+    moved = (data.clean[1] - data.clean[0])[:, 8:]  # ε moves the classes apart along the third block only
+    assert torch.all(moved[parity == 1] > 0) and torch.all(moved[parity == 0] < 0)
+    assert (data.clean[1] - data.clean[0])[:, :8].abs().max() == 0
+    with pytest.raises(UserError, match="task.dim divisible by 3"):
+        TaskDataModule(_cfg(kind="xor", dim=13))
+
+
 @pytest.mark.parametrize(("task", "message"), [
     ({"d": 3, "k": 4}, r"task.k=4 must be in 1..task.d=3"),
     ({"d": 3, "k": 1, "knobs": [0.5]}, r"c=0.5 must be in \[0, c_max\(d=3, k=1\)\] = \[0, 0.3780\]"),
@@ -97,6 +112,6 @@ def test_sweep_runs_and_measures_every_network(repro, run_root: Path) -> None:
     gap = geometry["gap"]["target_alignment"][-1][0]
     tanh, relu = (geometry["cells"][a]["target_alignment"][-1][0] for a in ("tanh", "relu"))
     assert gap == pytest.approx(tanh - relu)
-    assert summary["d3k1_gap_target_alignment_cmax"] == pytest.approx(gap)
-    assert math.isfinite(summary["d3k1_gap_z_parallelism_cmax"])
-    assert (run_dir / "figures/geometry_vs_c.png").stat().st_size > 0
+    assert summary["d3k1s1_gap_target_alignment_cmax"] == pytest.approx(gap)
+    assert math.isfinite(summary["d3k1s1_gap_z_parallelism_cmax"])
+    assert (run_dir / "figures/geometry_vs_knob.png").stat().st_size > 0

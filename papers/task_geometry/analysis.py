@@ -19,7 +19,7 @@ from torch import Tensor
 
 from common.metrics.geometry import ccgp, kernel_alignment, parallelism_score
 from papers.task_geometry.nets import StackedNets
-from papers.task_geometry.tasks import TaskDataModule, latent_bits
+from papers.task_geometry.tasks import TaskDataModule
 
 METRICS = ("target_alignment", "input_alignment", "ccgp", "parallelism")
 
@@ -27,7 +27,7 @@ METRICS = ("target_alignment", "input_alignment", "ccgp", "parallelism")
 @torch.no_grad()
 def per_network(net: StackedNets, data: TaskDataModule, cfg: DictConfig) -> dict[str, Tensor]:
     """{metric: (G,) values} for every network of the stack."""
-    latents = latent_bits(data.d)
+    latents = data.latents  # (n, ·) 0/1, the k targets first
     n = len(latents)
     clean = data.clean.to(net.w.device)
     centres = net.hidden(clean).double().cpu()  # (G, n, width): clean inputs of each net's own knob value

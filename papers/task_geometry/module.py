@@ -31,8 +31,9 @@ class GeometrySweepModule(L.LightningModule):
         self.cfg = cfg
         self.knobs = data.knobs
         s = cfg.sweep
-        self.net = StackedNets(list(s.activations), len(data.knobs), [cfg.seed + i for i in range(s.seeds)],
-                               cfg.task.dim, s.width, cfg.task.k)
+        self.net = StackedNets(list(s.activations), len(data.knobs), [s.first_seed + i for i in range(s.seeds)],
+                               cfg.task.dim, s.width, data.k)
+        self.kind = data.kind
         g = self.net.size
         self.register_buffer("active", torch.ones(g, dtype=torch.bool))
         self.register_buffer("stopped_epoch", torch.full((g,), -1, dtype=torch.long))
@@ -94,9 +95,13 @@ class GeometrySweepModule(L.LightningModule):
         summary["stopped_epoch"] = self.stopped_epoch.tolist()
         (run_dir / "geometry.json").write_text(json.dumps(summary, indent=1))
         t = self.cfg.task
-        plot_sweep(summary, run_dir / "figures" / "geometry_vs_c.png",
-                   f"one hidden layer, d = {t.d} latent bits, k = {t.k} targets, σ = {t.noise}")
-        return headline(summary, f"d{t.d}k{t.k}_")
+        if self.kind == "xor":
+            title, knob, prefix = f"ε-separable XOR, σ = {t.noise}", "XOR separation ε", f"xor_s{t.noise:g}_"
+        else:
+            title = f"one hidden layer, d = {t.d} latent bits, k = {t.k} targets, σ = {t.noise}"
+            knob, prefix = "input-target alignment c", f"d{t.d}k{t.k}s{t.noise:g}_"
+        plot_sweep(summary, run_dir / "figures" / "geometry_vs_knob.png", title, knob)
+        return headline(summary, prefix)
 
 
 def build_module(cfg: DictConfig, datamodule: TaskDataModule) -> GeometrySweepModule:

@@ -13,7 +13,7 @@ TITLES = {"target_alignment": "alignment to targets (CKA)", "input_alignment": "
           "ccgp": "CCGP", "parallelism": "parallelism score"}
 
 
-def plot_sweep(summary: dict, path: Path, title: str) -> None:
+def plot_sweep(summary: dict, path: Path, title: str, knob: str) -> None:
     knobs = summary["knobs"]
     panels = len(TITLES) + ("gap" in summary)
     fig, axes = plt.subplots(1, panels, figsize=(3.6 * panels, 3.4))
@@ -22,7 +22,7 @@ def plot_sweep(summary: dict, path: Path, title: str) -> None:
             means, sems = zip(*cell[metric], strict=True)
             ax.errorbar(knobs, means, yerr=sems, marker="o", ms=3, capsize=2, label=activation)
         ax.set_title(label, fontsize=9)
-        ax.set_xlabel("input-target alignment c")
+        ax.set_xlabel(knob)
     axes[0].legend(fontsize=7)
     if "gap" in summary:
         ax = axes[-1]
@@ -31,7 +31,7 @@ def plot_sweep(summary: dict, path: Path, title: str) -> None:
             ax.errorbar(knobs, means, yerr=sems, marker="o", ms=3, capsize=2, label=metric)
         ax.axhline(0, c="gray", lw=0.8)
         ax.set_title("Tanh − ReLU (paired by seed)", fontsize=9)
-        ax.set_xlabel("input-target alignment c")
+        ax.set_xlabel(knob)
         ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()

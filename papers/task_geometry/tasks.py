@@ -86,36 +86,75 @@ def knob_values(d: int, k: int, count: int) -> list[float]:
     return torch.linspace(0, c_max(d, k), count, dtype=torch.float64).tolist()
 
 
+def xor_block_means(dim: int, generator: torch.Generator) -> Tensor:
+    """(3, D) directions m1, m2, m3 of the ε-separable XOR: each non-negative, supported on its own block of
+    D/3 coordinates, with norm sqrt(D/3)."""
+    block = dim // 3
+    means = torch.zeros(3, dim, dtype=torch.float64)
+    for i in range(3):
+        m = torch.randn(block, generator=generator, dtype=torch.float64).abs()
+        means[i, i * block:(i + 1) * block] = m / m.norm() * math.sqrt(block)
+    return means
+
+
+def xor_centres(eps: float, means: Tensor) -> Tensor:
+    """(4, D) centres s1 m1 + s2 m2 + ε (s1 s2 ⋯ parity sign) m3 of the ε-separable XOR, s = 2b − 1: at ε = 0 the
+    parity (the target) is not linearly separable; ε > 0 moves the two parity classes apart along m3."""
+    signs = 2 * latent_bits(2) - 1
+    parity = 2 * (latent_bits(2).sum(1) % 2) - 1
+    return torch.cat([signs, eps * parity[:, None]], 1) @ means
+
+
 class TaskDataModule(L.LightningDataModule):
-    """The task at every knob value at once: batches of x (B, K, D) (the same conditions and noise for all K
+    """A task at every knob value at once: batches of x (B, K, D) (the same conditions and noise for all K
     knob values: only the centres differ) and y (B, k) 0/1 targets. Train / val / test are independent
-    noisy samples of uniformly drawn conditions; Q and the samples come from `task.seed`."""
+    noisy samples of uniformly drawn conditions; the embedding and the samples come from `task.seed`.
+
+    task.kind "walsh": the main family (module docstring), knob c. "xor": the ε-separable XOR (2 bits, target
+    their parity, D split into three blocks; `xor_centres`), knob ε ∈ [0, 1].
+    """
 
     def __init__(self, cfg: DictConfig) -> None:
         super().__init__()
         t = cfg.task
-        self.d, self.k, self.dim, self.noise = t.d, t.k, t.dim, t.noise
-        self.knobs = list(t.knobs) if t.knobs else knob_values(t.d, t.k, t.num_knobs)
-        for c in self.knobs:
-            check_task(t.d, t.k, c, t.dim)
+        self.dim, self.noise, self.kind = t.dim, t.noise, t.kind
         self.cfg = cfg
         generator = torch.Generator().manual_seed(t.seed)
-        self.q = embedding(2**t.d - 1, t.dim, generator)
-        # (K, n, D) noise-free inputs of every condition at every knob value
-        self.clean = torch.stack([math.sqrt(t.dim) * centres(t.d, t.k, c) @ self.q for c in self.knobs]).float()
+        if t.kind == "walsh":
+            self.d, self.k = t.d, t.k
+            self.knobs = list(t.knobs) if t.knobs else knob_values(t.d, t.k, t.num_knobs)
+            for c in self.knobs:
+                check_task(t.d, t.k, c, t.dim)
+            q = embedding(2**t.d - 1, t.dim, generator)
+            clean = [math.sqrt(t.dim) * centres(t.d, t.k, c) @ q for c in self.knobs]
+            bits = latent_bits(t.d)
+            self.latents = bits  # the targets are the first k latent bits
+        elif t.kind == "xor":
+            self.d, self.k = 2, 1
+            self.knobs = list(t.knobs) if t.knobs else torch.linspace(0, 1, t.num_knobs).tolist()
+            if t.dim % 3 or any(not 0 <= e <= 1 for e in self.knobs):
+                raise UserError(f"the XOR task needs task.dim divisible by 3 (got {t.dim}) and ε in [0, 1] "
+                                f"(got {self.knobs}).")
+            means = xor_block_means(t.dim, generator)
+            clean = [xor_centres(e, means) for e in self.knobs]
+            bits = latent_bits(2)
+            self.latents = torch.cat([bits.sum(1, keepdim=True) % 2, bits], 1)  # the target (parity) first
+        else:
+            raise UserError(f"Unknown task.kind '{t.kind}' (walsh | xor).")
+        self.clean = torch.stack(clean).float()  # (K, n, D) noise-free inputs of every condition and knob value
         self.splits = {name: self._sample(size, generator)
                        for name, size in (("train", t.train_size), ("val", t.val_size), ("test", t.val_size))}
 
     def _sample(self, size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        cond = torch.randint(2**self.d, (size,), generator=generator)
+        cond = torch.randint(self.clean.shape[1], (size,), generator=generator)
         eps = torch.randn(size, self.dim, generator=generator)
         x = self.clean[:, cond].transpose(0, 1) + self.noise * eps[:, None, :]  # (N, K, D)
-        return x, latent_bits(self.d)[cond, : self.k].float()
+        return x, self.targets[cond]
 
     @property
     def targets(self) -> Tensor:
-        """(n, k) 0/1 targets of every condition."""
-        return latent_bits(self.d)[:, : self.k].float()
+        """(n, k) 0/1 targets of every condition: the first k columns of `latents`."""
+        return self.latents[:, : self.k].float()
 
     def _batches(self, split: str, batch_size: int, seed: int | None) -> TensorBatches:
         x, y = self.splits[split]
