@@ -30,13 +30,22 @@ class ImageClassifier(L.LightningModule):
         self.save_hyperparameters({"config": OmegaConf.to_container(cfg, resolve=True)})
         self.cfg = cfg
         self.net = net
+        # [Σ loss·batch, Σ correct, Σ batch] of the epoch on the device: one self.log per epoch, no per-step host
+        # sync. Not in the state dict; checkpoints carry it (below) so an epoch resumed mid-way sums all its batches.
+        self.register_buffer("_train_sums", torch.zeros(3), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
     def on_train_epoch_start(self) -> None:
-        # [Σ loss·batch, Σ correct, Σ batch] on the device: one self.log per epoch, no per-step host sync
-        self._train_sums = torch.zeros(3, device=self.device)
+        self._train_sums.zero_()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["train_sums"] = self._train_sums.cpu()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "train_sums" in checkpoint:  # older checkpoints lack it: they were all taken at an epoch's end
+            self._train_sums.copy_(checkpoint["train_sums"])
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch

@@ -1,9 +1,12 @@
-"""`repro`: list, run, sweep, reproduce.
+"""`repro`: list, run, sweep, reproduce, submit.
 
     repro list [--json]
     repro run <paper>/<experiment> [key=value ...] [--show]
-    repro sweep <paper>/<experiment> key=a,b,c ...
-    repro reproduce <paper> [--scale smoke|paper]
+    repro sweep <paper>/<experiment> key=a,b,c ... [--slurm [--throttle N] SLURM-OPTIONS]
+    repro reproduce <paper> [--scale smoke|paper] [key=value ...] [--slurm [--throttle N] SLURM-OPTIONS]
+    repro submit <paper>/<experiment> [key=value ...] SLURM-OPTIONS
+        SLURM-OPTIONS: --nodes N --gpus-per-node G [--tasks-per-node T] [--cpus-per-task C] [--time T]
+                       [--account A] [--partition P] [--dry-run]
 """
 
 from __future__ import annotations
@@ -11,16 +14,22 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import shlex
 import sys
 import time
 import warnings
 from pathlib import Path
 
+from omegaconf import DictConfig
+
 from common.claims import format_table, scorecard
 from common.config import compose
-from common.errors import UserError
+from common.errors import Preempted, UserError
 from common.registry import discover, get_paper, parse_target
 from common.rundir import run_dir_of, write_json_atomic
+from common.slurm import Resources, check_overrides, render, repro_command, requeue, sbatch, submit_script
+
+EXIT_PREEMPTED = 75  # EX_TEMPFAIL: stopped early, resumes when run again (a requeued job does)
 
 # emitted when lightning is imported under torch 2.14; nothing a user can act on
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
@@ -76,11 +85,15 @@ def expand_grid(overrides: list[str]) -> list[list[str]]:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from common.train import run_experiment
-
     spec, experiment = parse_target(args.target)
     grid = expand_grid(args.overrides)
     configs = [compose(spec.name, experiment, point) for point in grid]  # every point validated first
+    if args.slurm:
+        _submit_runs(args, spec.name, f"{spec.name}-{experiment}", [[experiment, *point] for point in grid], configs,
+                     "the same `repro sweep` command without --slurm runs the grid in sequence")
+        return 0
+    from common.train import run_experiment
+
     failed = 0
     for i, (point, cfg) in enumerate(zip(grid, configs, strict=True), start=1):
         print(f"[sweep {i}/{len(grid)}] {spec.name}/{experiment} {' '.join(point)}", flush=True)
@@ -96,12 +109,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from common.train import run_experiment
-
     spec = get_paper(args.paper)
     plans = spec.plan(args.scale)
-    extra = [f"run.root={args.runs}"] if args.runs else []
-    configs = [compose(spec.name, p.experiment, [*p.overrides, *extra]) for p in plans]
+    extra = [*args.overrides, *([f"run.root={args.runs}"] if args.runs else [])]
+    runs = [[p.experiment, *p.overrides, *extra] for p in plans]
+    configs = [compose(spec.name, run[0], run[1:]) for run in runs]
+    if args.slurm:
+        return _submit_reproduction(args, spec.name, runs, configs)
+    from common.train import run_experiment
+
     results, started = {}, time.perf_counter()
     for i, (plan, cfg) in enumerate(zip(plans, configs, strict=True), start=1):
         elapsed = time.perf_counter() - started
@@ -121,6 +137,69 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_submit(args: argparse.Namespace) -> int:
+    spec, experiment = parse_target(args.target)
+    cfg = compose(spec.name, experiment, args.overrides)
+    _submit_runs(args, spec.name, f"{spec.name}-{experiment}", [[experiment, *args.overrides]], [cfg],
+                 shlex.join(["repro", "run", args.target, *args.overrides]))
+    return 0
+
+
+def _resources(args: argparse.Namespace) -> Resources:
+    return Resources(nodes=args.nodes, gpus_per_node=args.gpus_per_node, tasks_per_node=args.tasks_per_node,
+                     cpus_per_task=args.cpus_per_task, time=args.time, account=args.account, partition=args.partition)
+
+
+def _submit_runs(args: argparse.Namespace, paper: str, job_name: str, runs: list[list[str]],
+                 configs: list[DictConfig], local_hint: str) -> str | None:
+    """Submit `runs` (`[experiment, key=value, ...]` each) as one job, or as a job array of one task per run, and
+    print the job id, script, log and run dirs; with --dry-run print the script instead (returns None)."""
+    for run in runs:
+        check_overrides(run[1:])
+    run_dirs = [run_dir_of(cfg.run.root, paper, run[0], cfg.run.id) for run, cfg in zip(runs, configs, strict=True)]
+    shared = sorted({str(d) for d in run_dirs if run_dirs.count(d) > 1})
+    if shared:  # concurrent tasks would fight over it: the run dir lock would fail all but one
+        raise UserError(f"Several runs would share the same run dir {shared[0]}: their overrides differ only in "
+                        "keys that do not name a run (run.*, logger.*, ...). Give each run its own run.id.")
+    folder = Path(configs[0].run.root).absolute() / "slurm"  # the scripts and logs of every job
+    log = "%x-%A_%a.out" if len(runs) > 1 else "%x-%j.out"
+    text = render(paper, _resources(args), runs, job_name=job_name, output=str(folder / log),
+                  throttle=getattr(args, "throttle", None), repro=shlex.join(repro_command()), workdir=Path.cwd())
+    if args.dry_run:
+        print(text, end="")
+        return None
+    job, script = submit_script(text, folder, job_name, local_hint)
+    tasks = f"job array {job} ({len(runs)} tasks)" if len(runs) > 1 else f"job {job}"
+    print(f"submitted {tasks}: {job_name}\n  script: {script}\n  log:    "
+          f"{folder / log.replace('%x', job_name).replace('%A', job).replace('%j', job).replace('%a', '<task>')}")
+    for i, run_dir in enumerate(run_dirs):
+        print(f"  {f'{job}_{i}' if len(runs) > 1 else 'run'}: {run_dir}")
+    return job
+
+
+def _submit_reproduction(args: argparse.Namespace, paper: str, runs: list[list[str]],
+                         configs: list[DictConfig]) -> int:
+    """Every run as one job array, then the scorecard job, which starts once every run has succeeded."""
+    hint = "the same `repro reproduce` command without --slurm runs everything here"
+    runs_job = _submit_runs(args, paper, f"{paper}-reproduce", runs, configs, hint)
+    res = _resources(args)
+    report = [*repro_command(), "reproduce", paper, "--scale", args.scale, "--reports",
+              str(Path(args.reports).absolute()), *(["--runs", args.runs] if args.runs else []), *args.overrides]
+    options = [f"--job-name={paper}-report", f"--dependency=afterok:{runs_job or '<job id of the runs>'}",
+               "--nodes=1", "--ntasks=1", f"--cpus-per-task={res.cpus_per_task}", f"--time={res.time}",
+               *([f"--account={res.account}"] if res.account else []),
+               *([f"--partition={res.partition}"] if res.partition else []),
+               f"--output={Path(configs[0].run.root).absolute() / 'slurm' / '%x-%j.out'}", f"--chdir={Path.cwd()}",
+               "--wrap", shlex.join(report)]
+    if runs_job is None:
+        print(f"\n# then the scorecard job:\n{shlex.join(['sbatch', *options])}")
+        return 0
+    report_job = sbatch(options, hint)
+    print(f"submitted job {report_job}: {paper}-report, the scorecard once job {runs_job} has succeeded "
+          f"(afterok)\n  writes: {Path(args.reports).absolute() / paper / 'scorecard.json'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="repro", description="Reproduce science-of-deep-learning papers.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -132,26 +211,69 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="config overrides, key=value")
     p.add_argument("--show", action="store_true", help="print the composed config and exit")
     p.set_defaults(func=cmd_run)
-    p = sub.add_parser("sweep", help="a grid of runs: repro sweep <paper>/<experiment> key=a,b,c ...")
+    slurm = _slurm_options()
+    p = sub.add_parser("sweep", parents=[slurm], help="a grid of runs: repro sweep <paper>/<experiment> key=a,b,c ...")
     p.add_argument("target")
     p.add_argument("overrides", nargs="+", help="key=v1,v2,... (the grid is their product)")
+    _add_slurm_switch(p, "submit the grid as one Slurm job array (one task, and run dir, per point)")
     p.set_defaults(func=cmd_sweep)
-    p = sub.add_parser("reproduce", help="every run a paper's claims need, then its scorecard")
+    p = sub.add_parser("reproduce", parents=[slurm], help="every run a paper's claims need, then its scorecard")
     p.add_argument("paper")
+    p.add_argument("overrides", nargs="*", help="key=value for every run (e.g. data.root=/data)")
     p.add_argument("--scale", choices=("smoke", "paper"), default="smoke")
     p.add_argument("--runs", default=None, help="run root (default: the config's run.root, runs/)")
     p.add_argument("--reports", default="reports", help="where reports/<paper>/scorecard.json goes")
+    _add_slurm_switch(p, "submit the runs as one Slurm job array, then the scorecard as a job that waits for them")
     p.set_defaults(func=cmd_reproduce)
+    p = sub.add_parser("submit", parents=[slurm], help="submit one run to Slurm: repro submit <paper>/<experiment> "
+                       "--nodes N --gpus-per-node G [key=value ...]")
+    p.add_argument("target")
+    p.add_argument("overrides", nargs="*", help="config overrides, key=value")
+    p.set_defaults(func=cmd_submit)
     return parser
 
 
+def _slurm_options() -> argparse.ArgumentParser:
+    """The resources of each Slurm job (`repro submit`, and `sweep` / `reproduce` with --slurm)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    g = parser.add_argument_group("Slurm (repro submit; sweep and reproduce with --slurm)")
+    g.add_argument("--nodes", type=int, default=Resources.nodes, help="nodes per run (trainer.num_nodes)")
+    g.add_argument("--gpus-per-node", type=int, default=Resources.gpus_per_node,
+                   help="GPUs per node, one task (trainer device) each; 0: train on CPU cores")
+    g.add_argument("--tasks-per-node", type=int, default=None,
+                   help="tasks (trainer devices) per node; default: one per GPU, or 1 without GPUs")
+    g.add_argument("--cpus-per-task", type=int, default=Resources.cpus_per_task)
+    g.add_argument("--time", default=Resources.time, help="wall-clock limit per job, [days-]hours:minutes:seconds")
+    g.add_argument("--account", default=None)
+    g.add_argument("--partition", default=None)
+    g.add_argument("--dry-run", action="store_true", help="print the batch script, submit nothing")
+    return parser
+
+
+def _add_slurm_switch(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--slurm", action="store_true", help=what)
+    parser.add_argument("--throttle", type=int, default=None, help="with --slurm: at most N array tasks at once")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    # argparse matches `nargs="*"` overrides (as none) before any option: key=value after options land here
+    if rest and hasattr(args, "overrides") and not any(item.startswith("-") for item in rest):
+        args.overrides = [*args.overrides, *rest]
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         return args.func(args)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except Preempted as stop:
+        from lightning.pytorch.utilities import rank_zero_only  # loaded already: only a run raises Preempted
+
+        if rank_zero_only.rank == 0:  # under DDP every rank stops; one requeues the job
+            print(f"preempted: {stop} {requeue()}", file=sys.stderr)
+        return EXIT_PREEMPTED
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume from the last checkpoint", file=sys.stderr)
         return 130

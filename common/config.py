@@ -25,8 +25,10 @@ from common.errors import UserError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 SCALES = ("smoke", "paper")
-# keys that say where/how a run is shown, not what it computes: they never change a run's identity
-PRESENTATION_KEYS = ("run.", "logger.", "trainer.enable_progress_bar")
+# keys that say where/how a run is shown or placed, not what it computes: they never change a run's identity.
+# The device and node counts are placement: like `trainer.devices=auto`, they follow the machine or the Slurm
+# allocation (the launcher sets them from it), so a run started under Slurm is found again by a local command.
+PRESENTATION_KEYS = ("run.", "logger.", "trainer.enable_progress_bar", "trainer.devices", "trainer.num_nodes")
 # Lightning accepts an int or a string here ("auto" or 2 devices; "bf16-mixed" or 32)
 INT_OR_STR_KEYS = ("trainer.devices", "trainer.precision")
 

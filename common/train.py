@@ -2,7 +2,8 @@
 
 `run_experiment` is what `repro run` calls. A run dir is locked while in use; re-running the same
 run id resumes from `checkpoints/last.ckpt` (the data order is a function of (seed, epoch), so a
-resumed run ends with the same weights as an uninterrupted one on CPU).
+resumed run ends with the same weights as an uninterrupted one on CPU). SIGUSR1 (Slurm's warning before
+the time limit) checkpoints mid-epoch and stops the run (`common.preemption`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import contextlib
 import csv
 import hashlib
 import logging
+import os
 import time
 import warnings
 from collections.abc import Iterator
@@ -22,12 +24,14 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from common.config import identity
 from common.data import build_datamodule
-from common.errors import UserError
+from common.errors import Preempted, UserError
+from common.preemption import Preemption
 from common.registry import PaperSpec
 from common.rundir import (
     git_state,
@@ -40,12 +44,15 @@ from common.rundir import (
     write_json_atomic,
     write_text_atomic,
 )
+from common.slurm import job_id
 
 CHECKPOINT_FORMAT = 1  # bump when a change makes older checkpoints unloadable
 
 warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
 warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
 warnings.filterwarnings("ignore", message=r".*predefined `max_epochs`.*")
+# on a machine with Slurm, a run outside srun is a local run by choice (the launchers always use srun)
+warnings.filterwarnings("ignore", message=r"The `srun` command is available on your system but is not used")
 logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
 logging.getLogger("lightning.pytorch.accelerators.cuda").setLevel(logging.WARNING)
 
@@ -152,11 +159,21 @@ def _check_same_config(run_dir: Path, cfg: DictConfig) -> None:
                         "run.id for this config, or delete that run dir to replace it.")
 
 
-def _wandb_logger(cfg: DictConfig, spec: PaperSpec, experiment: str, run_dir: Path) -> Any:
+def _wandb_id(run_dir: Path, previous: dict | None) -> str:
+    """The W&B run id of a run dir, chosen by its first attempt and kept in summary.json, so that requeued and
+    resubmitted jobs resume the same W&B run: under Slurm `<cluster>-<job id>[_<array task>]`, else a hash of
+    the run dir."""
+    if previous and previous.get("wandb_id"):
+        return previous["wandb_id"]
+    job = job_id()
+    if job is not None:
+        return f"{os.environ.get('SLURM_CLUSTER_NAME', 'slurm')}-{job}"
+    return hashlib.sha1(str(run_dir.resolve()).encode()).hexdigest()[:16]
+
+
+def _wandb_logger(cfg: DictConfig, spec: PaperSpec, experiment: str, run_dir: Path, run_key: str) -> Any:
     from lightning.pytorch.loggers import WandbLogger  # imports wandb: only when enabled
 
-    # a stable id: the same run dir resumes the same W&B run
-    run_key = hashlib.sha1(str(run_dir.resolve()).encode()).hexdigest()[:16]
     w = cfg.logger.wandb
     return WandbLogger(project=w.project, entity=w.entity, group=w.group or f"{spec.name}/{experiment}",
                        tags=list(w.tags), id=run_key, name=f"{spec.name}/{experiment}/{cfg.run.id}",
@@ -180,7 +197,9 @@ def build_trainer(cfg: DictConfig, run_dir: Path, callbacks: list[Callback], log
         gradient_clip_val=t.gradient_clip_val, log_every_n_steps=t.log_every_n_steps,
         limit_train_batches=t.limit_train_batches, limit_val_batches=t.limit_val_batches,
         fast_dev_run=t.fast_dev_run, enable_progress_bar=t.enable_progress_bar, enable_model_summary=False,
-        num_sanity_val_steps=0, callbacks=callbacks, logger=loggers)
+        num_sanity_val_steps=0, callbacks=callbacks, logger=loggers,
+        # under srun: ranks from Slurm's variables; requeueing is ours (common.preemption), not Lightning's
+        plugins=[SLURMEnvironment(auto_requeue=False)] if SLURMEnvironment.detect() else None)
 
 
 def _float_metrics(metrics: dict[str, Any]) -> dict[str, float]:
@@ -188,31 +207,38 @@ def _float_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def run_experiment(spec: PaperSpec, experiment: str, cfg: DictConfig) -> dict[str, Any]:
-    """Train (or resume, or reuse) one run and return its summary."""
+    """Train (or resume, or reuse) one run and return its summary.
+
+    SIGUSR1 stops it with `Preempted` and nothing lost: during training at the next batch end, after a
+    checkpoint; anywhere else at once.
+    """
     run_dir = run_dir_of(cfg.run.root, spec.name, experiment, cfg.run.id)
     compute = spec.computations.get(experiment)
-    datamodule = None
-    if compute is None:
-        datamodule = spec.build_datamodule(cfg) if spec.build_datamodule else build_datamodule(cfg.data, cfg.seed)
-        datamodule.prepare_data()  # a missing or corrupt dataset fails here, before the run dir exists
-        if rank_zero_only.rank != 0:  # a DDP worker: rank 0 owns the run dir (lock, config, summary)
-            return _train(spec, experiment, cfg, run_dir, datamodule, _Record(spec, experiment, cfg, None))
-    with locked(run_dir):
-        _check_same_config(run_dir, cfg)
-        previous = read_summary(run_dir)
-        if previous and previous.get("status") == "finished":
-            return previous
-        record = _Record(spec, experiment, cfg, run_dir, previous)
+    preemption = Preemption(run_dir / "checkpoints" / "last.ckpt")
+    with preemption.listening():
+        datamodule = None
         if compute is None:
-            return _train(spec, experiment, cfg, run_dir, datamodule, record)
-        record.start()
-        with record.failure():
-            L.seed_everything(cfg.seed, verbose=False)
-            metrics = compute(cfg, run_dir / "figures")
-            logger = RunCSVLogger(run_dir)
-            logger.log_metrics(metrics, step=0)
-            logger.save()
-        return record.finish(metrics)
+            datamodule = spec.build_datamodule(cfg) if spec.build_datamodule else build_datamodule(cfg.data, cfg.seed)
+            datamodule.prepare_data()  # a missing or corrupt dataset fails here, before the run dir exists
+            if rank_zero_only.rank != 0:  # a DDP worker: rank 0 owns the run dir (lock, config, summary)
+                return _train(spec, experiment, cfg, run_dir, datamodule, _Record(spec, experiment, cfg, None),
+                              preemption)
+        with locked(run_dir):
+            _check_same_config(run_dir, cfg)
+            previous = read_summary(run_dir)
+            if previous and previous.get("status") == "finished":
+                return previous
+            record = _Record(spec, experiment, cfg, run_dir, previous)
+            if compute is None:
+                return _train(spec, experiment, cfg, run_dir, datamodule, record, preemption)
+            record.start()
+            with record.failure():
+                L.seed_everything(cfg.seed, verbose=False)
+                metrics = compute(cfg, run_dir / "figures")
+                logger = RunCSVLogger(run_dir)
+                logger.log_metrics(metrics, step=0)
+                logger.save()
+            return record.finish(metrics)
 
 
 class _Record:
@@ -221,7 +247,7 @@ class _Record:
 
     def __init__(self, spec: PaperSpec, experiment: str, cfg: DictConfig, run_dir: Path | None,
                  previous: dict | None = None) -> None:
-        self.run_dir, self.cfg = run_dir, cfg
+        self.run_dir, self.cfg, self.previous = run_dir, cfg, previous
         self.summary: dict[str, Any] = {
             "paper": spec.name, "experiment": experiment, "run_id": cfg.run.id, "status": "running",
             "metrics": {}, "started": (previous or {}).get("started", now()), "finished": None, **git_state(),
@@ -242,9 +268,11 @@ class _Record:
 
     @contextlib.contextmanager
     def failure(self) -> Iterator[None]:
-        """Any exception (Ctrl-C included) marks the run failed, then propagates."""
+        """Any exception (Ctrl-C included) marks the run failed, then propagates; a preempted run stays running."""
         try:
             yield
+        except Preempted:
+            raise
         except BaseException as err:
             self.summary |= {"status": "failed", "error": f"{type(err).__name__}: {err}", "finished": now()}
             self._write()
@@ -258,23 +286,29 @@ class _Record:
 
 
 def _train(spec: PaperSpec, experiment: str, cfg: DictConfig, run_dir: Path, datamodule: Any,
-           record: _Record) -> dict[str, Any]:
+           record: _Record, preemption: Preemption) -> dict[str, Any]:
     stamp = {"paper": spec.name, "experiment": experiment, "format": CHECKPOINT_FORMAT}
-    last_ckpt = run_dir / "checkpoints" / "last.ckpt"
+    last_ckpt = preemption.last_ckpt
     resume_from = str(last_ckpt) if last_ckpt.exists() else None
     if resume_from and record.run_dir is not None:  # checked before anything in the run dir changes
         truncate_metrics(run_dir / "metrics.csv", _check_checkpoint(last_ckpt, stamp))
+    if cfg.logger.wandb.enabled:
+        record.summary["wandb_id"] = _wandb_id(run_dir, record.previous)
     record.start()
     with record.failure():
         try:
             L.seed_everything(cfg.seed, workers=True, verbose=False)
             module = spec.build_module(cfg, datamodule)
-            checkpoints = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/acc",
-                                          mode="max", save_top_k=1, save_last=True, enable_version_counter=False)
+            best = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/acc", mode="max",
+                                   save_top_k=1, enable_version_counter=False)
+            # its own callback: Lightning's save_last=True refreshes last.ckpt only when val/acc improves, and a
+            # resume from it would repeat every epoch since the best one
+            last = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1,
+                                   enable_version_counter=False)
             loggers: list[Any] = [RunCSVLogger(run_dir)]
             if cfg.logger.wandb.enabled:
-                loggers.append(_wandb_logger(cfg, spec, experiment, run_dir))
-            trainer = build_trainer(cfg, run_dir, [checkpoints, RunGuard(stamp, last_ckpt)], loggers)
+                loggers.append(_wandb_logger(cfg, spec, experiment, run_dir, record.summary["wandb_id"]))
+            trainer = build_trainer(cfg, run_dir, [best, last, RunGuard(stamp, last_ckpt), preemption], loggers)
             trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
             metrics = _float_metrics(trainer.callback_metrics)
             trainer.test(module, datamodule=datamodule, verbose=False)

@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from common import registry
 from common.cli import expand_grid, main
-from common.registry import RunPlan
+from common.registry import RunPlan, discover
 
 FAST = ["data.name=digits", "data.val_size=200", "data.test_size=300", "model.depth=2", "trainer.max_epochs=2",
         "rainbow.samples=1", "rainbow.retrain_epochs=1"]
@@ -33,7 +33,7 @@ def test_list_text(capsys) -> None:
 
 
 @pytest.mark.parametrize(("target", "message"), [
-    ("nopaper/mlp", "Unknown paper 'nopaper'. Valid papers: cka_reliability, rainbow"),
+    ("nopaper/mlp", f"Unknown paper 'nopaper'. Valid papers: {', '.join(sorted(discover()))}"),
     ("rainbow/nope", "Unknown experiment 'nope' of paper 'rainbow'. Valid experiments: cnn, mlp, scattering"),
     ("rainbow", "not of the form <paper>/<experiment>"),
 ])
@@ -45,7 +45,7 @@ def test_unknown_targets_list_the_valid_ones(target: str, message: str, capsys) 
 
 def test_unknown_paper_for_reproduce(capsys) -> None:
     assert main(["reproduce", "nopaper"]) == 2
-    assert "Valid papers: cka_reliability, rainbow" in capsys.readouterr().err
+    assert f"Valid papers: {', '.join(sorted(discover()))}" in capsys.readouterr().err
 
 
 def test_show_prints_the_composed_config(capsys) -> None:

@@ -282,6 +282,31 @@ def test_epoch_is_read_when_the_pass_starts() -> None:
     assert _order(TensorBatches(x, y, 50, seed=0, epoch=lambda: 0)) != epoch_3
 
 
+def test_a_pass_resumes_mid_epoch_from_its_state() -> None:
+    # augmented, so a resumed pass must also replay the generator's draws for the batches it skips
+    x, y, fill = torch.randn(100, 1, 4, 4), torch.arange(100), torch.zeros(1)
+
+    def batches(epoch: int) -> TensorBatches:
+        return TensorBatches(x, y, 16, seed=3, epoch=lambda: epoch, augment_fill=fill)
+
+    whole = list(batches(2))
+    interrupted = batches(2)
+    iterator = iter(interrupted)
+    for _ in range(3):
+        next(iterator)
+    state = interrupted.state_dict()
+    assert state == {"epoch": 2, "batches": 3}
+    resumed = batches(2)
+    resumed.load_state_dict(state)
+    rest = list(resumed)
+    assert len(rest) == len(whole) - 3
+    for (xa, ya), (xb, yb) in zip(whole[3:], rest, strict=True):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    later = batches(3)  # a state from another epoch (an end-of-epoch checkpoint) skips nothing
+    later.load_state_dict({"epoch": 2, "batches": 7})
+    assert len(list(later)) == len(whole)
+
+
 def test_eval_order_and_partial_last_batch() -> None:
     batches = TensorBatches(torch.zeros(10, 1, 2, 2), torch.arange(10), 4)
     assert len(batches) == 3

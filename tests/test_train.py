@@ -92,6 +92,13 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(run_root: Path) -> No
     assert val_epochs == list(range(epochs))
 
 
+def test_last_checkpoint_is_the_last_epoch_even_without_improvement(repro, run_root: Path) -> None:
+    # lr = 0: val/acc never improves after epoch 0, yet a resume must start after the last finished epoch
+    assert repro("run", "rainbow/mlp", *FAST, "optim.lr=0.0", "trainer.max_epochs=2", "run.id=flat") == 0
+    checkpoints = run_dir(run_root, "flat") / "checkpoints"
+    assert _epoch_of(checkpoints / "last.ckpt") == 1 and _epoch_of(checkpoints / "best.ckpt") == 0
+
+
 def test_nan_loss_stops_with_step_and_checkpoint(repro, run_root: Path, capsys) -> None:
     assert repro("run", "rainbow/mlp", *FAST, "optim.lr=1e30", "trainer.max_epochs=3", "run.id=nan") == 2
     err = capsys.readouterr().err

@@ -58,6 +58,9 @@ class TensorBatches:
     ``seed=None`` keeps the stored order (evaluation); otherwise each pass draws a fresh permutation from a
     generator seeded by ``epoch_seed(seed, epoch())``, and, if ``augment_fill`` is given, crops and flips
     every batch with the same generator. ``flatten`` turns x into (B, C*H*W) after augmentation.
+
+    ``state_dict()`` / ``load_state_dict()`` (Lightning saves them in every checkpoint) make a pass resumable:
+    after a checkpoint taken mid-epoch, the next pass over that epoch starts at the first batch not yet served.
     """
 
     def __init__(
@@ -82,6 +85,14 @@ class TensorBatches:
         self.epoch = epoch
         self.augment_fill = augment_fill
         self.flatten = flatten
+        self._served = {"epoch": -1, "batches": 0}  # the current pass: its epoch, batches handed out so far
+        self._resume: dict[str, int] | None = None  # a checkpoint's position, applied by the next pass
+
+    def state_dict(self) -> dict[str, int]:
+        return dict(self._served)
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._resume = dict(state)
 
     def __len__(self) -> int:
         return num_batches(len(self.y), self.batch_size, self.world_size)
@@ -91,15 +102,23 @@ class TensorBatches:
         # train loader before it restores `current_epoch` from an end-of-epoch checkpoint, so reading the
         # epoch any earlier would replay the previous epoch's order after a resume.
         device = self.y.device
+        epoch = self.epoch() if self.epoch is not None else 0
         generator = None
         if self.seed is None:
             order = torch.arange(len(self.y), device=device)
         else:
-            epoch = self.epoch() if self.epoch is not None else 0
             generator = torch.Generator(device=device).manual_seed(epoch_seed(self.seed, epoch))
             order = torch.randperm(len(self.y), generator=generator, device=device)
-        for index in shard(order, self.rank, self.world_size).split(self.batch_size):
+        resume, self._resume = self._resume, None
+        skip = resume["batches"] if resume is not None and resume["epoch"] == epoch else 0
+        self._served = {"epoch": epoch, "batches": skip}
+        for i, index in enumerate(shard(order, self.rank, self.world_size).split(self.batch_size)):
+            if i < skip:
+                if self.augment_fill is not None:  # draw as an uninterrupted pass does: later batches stay the same
+                    random_crop_flip(self.x[index], self.augment_fill, generator)
+                continue
             x = self.x[index]
             if self.augment_fill is not None:
                 x = random_crop_flip(x, self.augment_fill, generator)
+            self._served["batches"] += 1  # counted before the yield: a checkpoint taken now includes this batch
             yield (x.flatten(1) if self.flatten else x), self.y[index]

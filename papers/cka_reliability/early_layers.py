@@ -41,9 +41,10 @@ class EarlyLayersModule(L.LightningModule):
         self.cfg = cfg
         self.nets = nn.ModuleDict({"generalising": net, "memorising": copy.deepcopy(net), "random": random_net})
         self.nets["random"].requires_grad_(False)
+        self._memorising_batches: Iterator[tuple[torch.Tensor, torch.Tensor]] | None = None  # built lazily
 
-    def on_train_epoch_start(self) -> None:
-        self._memorising_batches: Iterator[tuple[torch.Tensor, torch.Tensor]] | None = None
+    def on_train_epoch_start(self) -> None:  # not called when a run resumes mid-epoch: __init__ set None
+        self._memorising_batches = None
 
     def _shuffled_label_batches(self, batch_idx: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """This epoch's batches with the shuffled labels, advanced to `batch_idx` (a pass resumed mid-epoch
