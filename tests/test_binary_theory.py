@@ -11,6 +11,7 @@ import torch
 from papers.binary_surrogates import theory
 from papers.binary_surrogates.gaussian import erf_pair_mean, erf_slope_pair_mean, gauss_mean, gauss_pair_mean
 from papers.binary_surrogates.layers import DeterministicBinaryNetwork, SurrogateNetwork, binary_sign
+from papers.binary_surrogates.simulation import correlated_pair, field_statistics
 
 F64 = torch.float64
 PHIS = sorted(theory.PHIS)
@@ -198,19 +199,6 @@ def studentised_within(samples: torch.Tensor, expected: torch.Tensor, k: float) 
     """|mean − expected| ≤ k standard errors, the last axis of `samples` holding the realisations."""
     se = samples.std(-1) / math.sqrt(samples.shape[-1])
     return bool(((samples.mean(-1) - expected).abs() <= k * se + 1e-12).all())
-
-
-def correlated_pair(cells: int, width: int, q0: float, c0: float, gen: torch.Generator) -> torch.Tensor:
-    """(cells, 2, width): two Gaussian vectors with variance q0 and correlation c0, per cell."""
-    z1, z2 = torch.randn(2, cells, width, generator=gen)
-    return math.sqrt(q0) * torch.stack([z1, c0 * z1 + math.sqrt(1 - c0 * c0) * z2], 1)
-
-
-def field_statistics(fields: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """q̂^ℓ (mean square of both inputs' fields) and ĉ^ℓ per layer and cell: two (depth, cells)."""
-    q = torch.stack([h.double().square().mean((-2, -1)) for h in fields])
-    c = torch.stack([torch.cosine_similarity(h[..., 0, :].double(), h[..., 1, :].double(), -1) for h in fields])
-    return q, c
 
 
 @pytest.mark.parametrize("surrogate", theory.SURROGATES)

@@ -1,8 +1,25 @@
 """Critical initialisation in continuous approximations of binary neural networks (Stamatescu, Gerace,
 Lucibello, Fuss, White, ICLR 2020, arXiv 1902.00177): surrogates of stochastic binary networks trained by
-backpropagation, and their signal propagation at initialisation. Implemented so far: the mean-field theory of
-the deterministic and LRT surrogates (theory.py, on the Gaussian expectations of gaussian.py) and the models
-(layers.py): the surrogate layers and networks, with a leading cell axis for batched grids, and the
-stochastic and deterministic binary networks taken from a surrogate. Experiments and claims are not yet
-registered.
+backpropagation, and their signal propagation at initialisation.
+
+Theory: the mean-field maps of the deterministic and LRT surrogates (theory.py, on the Gaussian expectations of
+gaussian.py). Models: the surrogate layers and networks, and the stochastic and deterministic binary networks
+taken from a surrogate (layers.py); a grid of surrogates of different depths and σ_m² trained as one model
+(grid.py, module.py). Experiments: `simulation` (simulated q^ℓ, c^ℓ against the maps), `phase_diagram` (χ₁, ξ_c
+and the critical line), `trainability` (training accuracy over depth × σ_m² against 6ξ_c) and `binary` (the
+binary networks of trained surrogates against depth).
 """
+
+from common.registry import PaperSpec, register
+from papers.binary_surrogates.claims import CLAIMS, measure, plan
+from papers.binary_surrogates.data import FractionDataModule
+from papers.binary_surrogates.module import build_module
+from papers.binary_surrogates.phase import run_phase_diagram
+from papers.binary_surrogates.simulation import run_simulation
+
+PAPER = register(PaperSpec(
+    name="binary_surrogates",
+    title="Critical initialisation in continuous approximations of binary neural networks "
+          "(Stamatescu et al., ICLR 2020)",
+    claims=CLAIMS, plan=plan, measure=measure, build_module=build_module, build_datamodule=FractionDataModule,
+    computations={"simulation": run_simulation, "phase_diagram": run_phase_diagram}))

@@ -114,6 +114,13 @@ class LRTSurrogateLinear(SurrogateLinear):
         return mean + noise * var.sqrt()
 
 
+def surrogate_layer(surrogate: str) -> type[SurrogateLinear]:
+    """The layer class of a surrogate: "deterministic" or "lrt"."""
+    if surrogate not in SURROGATES:
+        raise ValueError(f"unknown surrogate {surrogate!r}: choose one of {list(SURROGATES)}")
+    return DeterministicSurrogateLinear if surrogate == "deterministic" else LRTSurrogateLinear
+
+
 class SurrogateNetwork(nn.Module):
     """Fully connected surrogate: widths [n_in, n_1, ..., n_L]; x̄^ℓ = φ(h^ℓ) between layers, h^L are the logits.
 
@@ -125,9 +132,7 @@ class SurrogateNetwork(nn.Module):
                  cells: int | None = None, weight_map: str = "tanh", binary_input: bool = False,
                  generator: torch.Generator | None = None):
         super().__init__()
-        if surrogate not in SURROGATES:
-            raise ValueError(f"unknown surrogate {surrogate!r}: choose one of {list(SURROGATES)}")
-        layer = DeterministicSurrogateLinear if surrogate == "deterministic" else LRTSurrogateLinear
+        layer = surrogate_layer(surrogate)
         self.phi = mean_function(phi).fn
         self.layers = nn.ModuleList(
             layer(n_in, n_out, sigma_m2=sigma_m2, sigma_b2=sigma_b2, cells=cells, weight_map=weight_map,
