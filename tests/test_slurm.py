@@ -265,15 +265,20 @@ def _epoch_of(ckpt: Path) -> int:
         return -1
 
 
-def _wait_for_epoch(ckpt: Path, epoch: int, timeout: float = 180) -> None:
-    deadline = time.time() + timeout
-    while _epoch_of(ckpt) < epoch:
-        assert time.time() < deadline, f"{ckpt} never reached epoch {epoch}"
+def _signal_at_epoch(cluster: LocalSlurm, jobs: dict[str, Path], epoch: int, timeout: float = 180) -> None:
+    """Send SIGUSR1 to each job as soon as its run dir's last.ckpt reaches `epoch` (all jobs watched at once)."""
+    deadline, waiting = time.time() + timeout, dict(jobs)
+    while waiting:
+        for job, run_dir in list(waiting.items()):
+            if _epoch_of(run_dir / "checkpoints" / "last.ckpt") >= epoch:
+                cluster.run("scancel", "--signal=USR1", job)
+                del waiting[job]
+        assert time.time() < deadline, f"{list(waiting.values())} never reached epoch {epoch}"
         time.sleep(0.05)
 
 
-EPOCHS = 4
-# long enough (82 batches per epoch) for the signal to land mid-epoch, mid-run
+EPOCHS = 6
+# long enough (82 batches per epoch, 4 epochs left after the signal) for it to land mid-epoch, mid-run, on a busy CPU
 PREEMPTED = [*TINY, "model.width=64", "data.batch_size=16", f"trainer.max_epochs={EPOCHS}"]
 
 
@@ -291,9 +296,7 @@ def test_sigusr1_checkpoints_then_requeues_and_resumes_to_the_same_metrics(clust
                              output=str(run_root / "%j.out"), repro=shlex.join(repro_command())))
     kept_job = cluster.run("sbatch", "--parsable", "--no-requeue", str(script)).stdout.strip()
     rd, kept = run_root / "rainbow" / "mlp" / "preempted", run_root / "rainbow" / "mlp" / "kept"
-    for j, d in ((job, rd), (kept_job, kept)):
-        _wait_for_epoch(d / "checkpoints" / "last.ckpt", 1)
-        cluster.run("scancel", "--signal=USR1", j)
+    _signal_at_epoch(cluster, {job: rd, kept_job: kept}, 1)
 
     assert cluster.wait(kept_job) == ["FAILED"]  # exit status 75: stopped unfinished, so no afterok fires
     assert "did not requeue" in (run_root / f"{kept_job}.out").read_text()
