@@ -1,10 +1,11 @@
-"""`repro`: list, run, sweep, reproduce, submit.
+"""`repro`: list, run, sweep, reproduce, submit, report.
 
     repro list [--json]
     repro run <paper>/<experiment> [key=value ...] [--show]
     repro sweep <paper>/<experiment> key=a,b,c ... [--slurm [--throttle N] SLURM-OPTIONS]
     repro reproduce <paper> [--scale smoke|paper] [key=value ...] [--slurm [--throttle N] SLURM-OPTIONS]
     repro submit <paper>/<experiment> [key=value ...] SLURM-OPTIONS
+    repro report <paper> [--scale S] [--runs DIR] [--wandb ENTITY/PROJECT [--dry-run] [--sync]] | --all
         SLURM-OPTIONS: --nodes N --gpus-per-node G [--tasks-per-node T] [--cpus-per-task C] [--time T]
                        [--account A] [--partition P] [--dry-run]
 """
@@ -22,11 +23,14 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from common.claims import format_table, scorecard
+from common.claims import format_table
 from common.config import compose
 from common.errors import Preempted, UserError
 from common.registry import discover, get_paper, parse_target
-from common.rundir import run_dir_of, write_json_atomic
+from common.report.collect import collect_any_scale, collect_runs
+from common.report.local import build_index, build_paper_report
+from common.report.wandb_report import parse_wandb_target, publish_wandb_report
+from common.rundir import run_dir_of
 from common.slurm import Resources, check_overrides, render, repro_command, requeue, sbatch, submit_script
 
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: stopped early, resumes when run again (a requeued job does)
@@ -129,11 +133,33 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             print(f"  failed, its claims stay not_run: {err}", file=sys.stderr)
             continue
         results[plan] = summary["metrics"]
-    out = Path(args.reports) / spec.name
-    rows = scorecard(spec.claims, spec.measure(results, args.scale, out / "figures"), args.scale)
-    write_json_atomic(out / "scorecard.json", rows)
+    report = build_paper_report(collect_runs(spec, args.scale, args.overrides, args.runs), args.reports)
     print(f"\n{spec.title}: claims at {args.scale} scale ({len(results)}/{len(plans)} runs, "
-          f"{time.perf_counter() - started:.0f}s)\n{format_table(rows)}\nscorecard: {out / 'scorecard.json'}")
+          f"{time.perf_counter() - started:.0f}s)\n{format_table(report.rows)}\n"
+          f"scorecard: {report.folder / 'scorecard.json'}\nreport:    {report.html}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    if args.paper and "=" in args.paper:  # `repro report --all key=value`: argparse took the override for a paper
+        args.paper, args.overrides = None, [args.paper, *args.overrides]
+    if args.all:
+        if args.paper or args.wandb:
+            raise UserError("`repro report --all` builds every paper's local report and the index over them; "
+                            "give it no paper and no --wandb (use `repro report <paper> --wandb ...` per paper).")
+        print(f"index: {build_index(discover(), args.scale, args.overrides, args.runs, args.reports)}")
+        return 0
+    if not args.paper:
+        raise UserError(f"Name a paper (one of {', '.join(sorted(discover()))}) or use --all.")
+    if (args.dry_run or args.sync) and not args.wandb:
+        raise UserError("--dry-run and --sync go with --wandb ENTITY/PROJECT.")
+    target = parse_wandb_target(args.wandb) if args.wandb else None  # checked before any work
+    spec = get_paper(args.paper)
+    report = build_paper_report(collect_any_scale(spec, args.scale, args.overrides, args.runs), args.reports)
+    print(f"{spec.title}: claims at {report.collected.scale} scale\n{format_table(report.rows)}\n"
+          f"report: {report.html}")
+    if target is not None:
+        publish_wandb_report(report, *target, dry_run=args.dry_run, sync=args.sync)
     return 0
 
 
@@ -183,7 +209,7 @@ def _submit_reproduction(args: argparse.Namespace, paper: str, runs: list[list[s
     hint = "the same `repro reproduce` command without --slurm runs everything here"
     runs_job = _submit_runs(args, paper, f"{paper}-reproduce", runs, configs, hint)
     res = _resources(args)
-    report = [*repro_command(), "reproduce", paper, "--scale", args.scale, "--reports",
+    report = [*repro_command(), "report", paper, "--scale", args.scale, "--reports",
               str(Path(args.reports).absolute()), *(["--runs", args.runs] if args.runs else []), *args.overrides]
     options = [f"--job-name={paper}-report", f"--dependency=afterok:{runs_job or '<job id of the runs>'}",
                "--nodes=1", "--ntasks=1", f"--cpus-per-task={res.cpus_per_task}", f"--time={res.time}",
@@ -192,10 +218,10 @@ def _submit_reproduction(args: argparse.Namespace, paper: str, runs: list[list[s
                f"--output={Path(configs[0].run.root).absolute() / 'slurm' / '%x-%j.out'}", f"--chdir={Path.cwd()}",
                "--wrap", shlex.join(report)]
     if runs_job is None:
-        print(f"\n# then the scorecard job:\n{shlex.join(['sbatch', *options])}")
+        print(f"\n# then the scorecard and report job:\n{shlex.join(['sbatch', *options])}")
         return 0
     report_job = sbatch(options, hint)
-    print(f"submitted job {report_job}: {paper}-report, the scorecard once job {runs_job} has succeeded "
+    print(f"submitted job {report_job}: {paper}-report, the scorecard and report once job {runs_job} has succeeded "
           f"(afterok)\n  writes: {Path(args.reports).absolute() / paper / 'scorecard.json'}")
     return 0
 
@@ -230,6 +256,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target")
     p.add_argument("overrides", nargs="*", help="config overrides, key=value")
     p.set_defaults(func=cmd_submit)
+    p = sub.add_parser("report", help="the local HTML report of a paper from its run dirs (and a W&B report)")
+    p.add_argument("paper", nargs="?", help="a paper (or --all)")
+    p.add_argument("overrides", nargs="*", help="the key=value given to `repro reproduce` (they name the runs)")
+    p.add_argument("--all", action="store_true", help="every paper's report, and reports/index.html over them")
+    p.add_argument("--scale", choices=("smoke", "paper"), default=None,
+                   help="default: the scale with the most finished runs")
+    p.add_argument("--runs", default=None, help="run root (default: the config's run.root, runs/)")
+    p.add_argument("--reports", default="reports", help="where reports/<paper>/index.html goes")
+    p.add_argument("--wandb", metavar="ENTITY/PROJECT", default=None,
+                   help="also build a W&B report of the same panels, saved to that project")
+    p.add_argument("--dry-run", action="store_true",
+                   help="with --wandb: write reports/<paper>/wandb_report.json, touch no network")
+    p.add_argument("--sync", action="store_true", help="with --wandb: first upload the runs' offline W&B logs")
+    p.set_defaults(func=cmd_report)
     return parser
 
 

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from common.errors import UserError
+from common.wandb_mode import MODES as WANDB_MODES
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 SCALES = ("smoke", "paper")
@@ -149,6 +150,8 @@ def compose(paper: str, experiment: str, overrides: Iterable[str] = ()) -> DictC
         OmegaConf.resolve(cfg)
     except OmegaConfBaseException as err:
         raise UserError(f"Cannot resolve the config of {paper}/{experiment}: {err}") from None
+    if cfg.logger.wandb.mode not in WANDB_MODES:
+        raise UserError(f"logger.wandb.mode='{cfg.logger.wandb.mode}': use one of {', '.join(WANDB_MODES)}.")
     if cfg.run.id is None:
         cfg.run.id = run_id_from(cli)
     return cfg

@@ -45,6 +45,7 @@ from common.rundir import (
     write_text_atomic,
 )
 from common.slurm import job_id
+from common.wandb_mode import logs_online
 
 CHECKPOINT_FORMAT = 1  # bump when a change makes older checkpoints unloadable
 
@@ -177,7 +178,7 @@ def _wandb_logger(cfg: DictConfig, spec: PaperSpec, experiment: str, run_dir: Pa
     w = cfg.logger.wandb
     return WandbLogger(project=w.project, entity=w.entity, group=w.group or f"{spec.name}/{experiment}",
                        tags=list(w.tags), id=run_key, name=f"{spec.name}/{experiment}/{cfg.run.id}",
-                       save_dir=str(run_dir), offline=w.mode != "online",
+                       save_dir=str(run_dir), offline=not logs_online(w.mode),
                        config=OmegaConf.to_container(cfg, resolve=True))
 
 

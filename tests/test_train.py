@@ -160,6 +160,35 @@ def test_wandb_offline_run(repro, run_root: Path, monkeypatch) -> None:
     assert len(logs) == 1
 
 
+def test_wandb_run_resumes_under_the_same_id(repro, run_root: Path, monkeypatch) -> None:
+    """A run stopped by SIGUSR1 and run again logs on to the same W&B run id, from where its checkpoint left off."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    logged: list[tuple[int, str, int]] = []  # (attempt, W&B run id, global step)
+    attempt = [1]
+    real = WandbLogger.log_metrics
+
+    def log_then_preempt(self, metrics, step=None):
+        logged.append((attempt[0], self.experiment.id, step))
+        if attempt[0] == 1 and len(logged) == 2:  # as Slurm does before the time limit
+            os.kill(os.getpid(), signal.SIGUSR1)
+        return real(self, metrics, step)
+
+    monkeypatch.setattr(WandbLogger, "log_metrics", log_then_preempt)
+    args = ("run", "rainbow/mlp", *FAST, "trainer.max_epochs=3", "logger.wandb.enabled=true", "run.id=wbr")
+    assert repro(*args) == 75  # stopped, checkpointed, to be resumed
+    saved_step = torch.load(run_dir(run_root, "wbr") / "checkpoints" / "last.ckpt", weights_only=False)["global_step"]
+    attempt[0] = 2
+    assert repro(*args) == 0
+    first, second = ([(i, s) for a, i, s in logged if a == n] for n in (1, 2))
+    ids = {i for i, _ in first + second}
+    assert len(ids) == 1 and json.loads((run_dir(run_root, "wbr") / "summary.json").read_text())["wandb_id"] in ids
+    assert 0 < saved_step <= min(s for _, s in second)  # the second attempt goes on, it does not restart at 0
+    assert len(list(run_dir(run_root, "wbr").glob(f"wandb/offline-run-*-{ids.pop()}"))) == 2  # one per attempt
+
+
 def test_ddp_two_cpu_processes_share_one_run_dir(run_root: Path) -> None:
     # Lightning's ddp launcher re-runs this command as rank 1; rank 0 alone owns the run dir
     cmd = [*_cli(run_root, "ddp", 2), "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp"]
