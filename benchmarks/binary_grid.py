@@ -35,10 +35,10 @@ from torch import nn
 from train_step import load_average, machine_info
 
 from common.config import compose
+from common.data import TensorDataModule
 from common.linalg import lapack_threads
 from common.optim import build_optimizer
 from papers.binary_surrogates.analysis import grid_accuracy
-from papers.binary_surrogates.data import FractionDataModule
 from papers.binary_surrogates.grid import SurrogateGrid
 from papers.binary_surrogates.module import SurrogateGridModule, grid_cells
 
@@ -58,13 +58,13 @@ def single_cell(cfg: DictConfig, depth: int, sigma_m2: float) -> DictConfig:
     return OmegaConf.merge(cfg, {"grid": {"depths": [depth], "sigma_m2": [sigma_m2]}})
 
 
-def fit_lightning(cfg: DictConfig, dm: FractionDataModule, root: str) -> SurrogateGrid:
+def fit_lightning(cfg: DictConfig, dm: TensorDataModule, root: str) -> SurrogateGrid:
     module = SurrogateGridModule(cfg, dm)
     make_trainer(cfg, root).fit(module, datamodule=dm)
     return module.grid
 
 
-def fit_plain(cfg: DictConfig, dm: FractionDataModule, net: nn.Module) -> nn.Module:
+def fit_plain(cfg: DictConfig, dm: TensorDataModule, net: nn.Module) -> nn.Module:
     """Adam on the summed per-cell mean cross-entropies, over the training batches of every epoch."""
     optimizer = build_optimizer(cfg.optim, net.parameters(), cfg.trainer.max_epochs)["optimizer"]
     batches = dm.train_batches()
@@ -98,7 +98,7 @@ def main() -> None:
     parser.add_argument("--overrides", nargs="*", default=[], help="config overrides, e.g. model.width=32")
     args = parser.parse_args()
     cfg = compose("binary_surrogates", "trainability", [f"trainer.max_epochs={args.epochs}", *args.overrides])
-    dm = FractionDataModule(cfg)
+    dm = TensorDataModule(cfg.data, cfg.seed)
     dm.prepare_data()
     dm.setup()
     cells = grid_cells(cfg)

@@ -9,11 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from omegaconf import OmegaConf
 
-from common.config import compose
 from papers.binary_surrogates.analysis import binary_gaps, trainability
-from papers.binary_surrogates.data import FractionDataModule
 from papers.binary_surrogates.grid import Cell, SurrogateGrid, cell_generator
 from papers.binary_surrogates.layers import SurrogateNetwork
 from papers.binary_surrogates.theory import depth_scale
@@ -90,18 +87,6 @@ def test_binary_gaps() -> None:
     assert gaps["gap_stochastic100_max"] == pytest.approx(0.05)
     assert gaps["gap_deterministic_growth"] == pytest.approx(0.4 - 0.0)  # depth 20 minus depth 5
     assert gaps["gain_most_over_fewest_samples"] == pytest.approx((0.08 + 0.15 + 0.2) / 3)
-
-
-def test_fraction_datamodule_keeps_a_share_of_the_training_split() -> None:
-    cfg = compose("binary_surrogates", "trainability")
-    full = FractionDataModule(cfg)
-    half = FractionDataModule(OmegaConf.merge(cfg, {"train_fraction": 0.5}))
-    for dm in (full, half):
-        dm.prepare_data()
-        dm.setup()
-    (x_full, y_full), (x_half, y_half) = full.train_tensors(), half.train_tensors()
-    assert len(y_half) == round(len(y_full) / 2) and torch.equal(x_half, x_full[: len(y_half)])
-    assert torch.equal(half.test_tensors()[1], full.test_tensors()[1])
 
 
 TRAINED = ["grid.depths=[2,3]", "model.width=8", "trainer.max_epochs=1", "trainer.limit_train_batches=3",

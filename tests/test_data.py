@@ -148,6 +148,14 @@ def test_split_depends_only_on_split_seed(mnist5k: TensorDataModule) -> None:
     assert not torch.equal(other.val.x, mnist5k._loaded().val.x)
 
 
+def test_limit_train_as_a_fraction_keeps_that_share(mnist5k: TensorDataModule) -> None:
+    full = mnist5k._loaded()
+    half = loaded(data_cfg(limit_train=0.5))._loaded()
+    assert len(half.train.y) == round(len(full.train.y) / 2)
+    assert torch.equal(half.train.x, full.train.x[: len(half.train.y)]) and torch.equal(half.test.y, full.test.y)
+    assert len(loaded(data_cfg(name="digits", limit_train=1e-9))._loaded().train.y) == 1  # never empty
+
+
 def test_digits() -> None:
     dm = loaded(data_cfg(name="digits", val_size=100, test_size=200))
     s = dm._loaded()
@@ -234,7 +242,8 @@ def test_download_failure_is_a_user_error(tmp_path: Path, monkeypatch: pytest.Mo
     [
         ({"val_size": 1000, "test_size": 797}, "holds out 1797 of the 1797"),
         ({"val_size": -1}, "val_size=-1 must be a non-negative integer"),
-        ({"limit_train": 2000}, r"limit_train=2000 must be null or an integer in 1\.\.797"),
+        ({"limit_train": 2000}, r"limit_train=2000 must be null, an integer in 1\.\.797"),
+        ({"limit_train": 1.5}, r"limit_train=1\.5 must be null, .* or a fraction in \(0, 1\]"),
     ],
 )
 def test_bad_sizes(overrides: dict, message: str) -> None:

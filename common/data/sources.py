@@ -119,11 +119,19 @@ def _check_sizes(cfg: DictConfig, n: int, holds_out_test: bool) -> None:
             "leaving none to train on. Lower them."
         )
     left, limit = n - sum(held.values()), cfg.limit_train
-    if limit is not None and not (isinstance(limit, int) and 1 <= limit <= left):
+    count = isinstance(limit, int) and not isinstance(limit, bool) and 1 <= limit <= left
+    if limit is not None and not (count or (isinstance(limit, float) and 0 < limit <= 1)):
         raise UserError(
-            f"data.limit_train={limit!r} must be null or an integer in 1..{left} (the training examples "
-            f"of data.name={cfg.name} left after the val/test split). Fix it in the config."
+            f"data.limit_train={limit!r} must be null, an integer in 1..{left} (the training examples "
+            f"of data.name={cfg.name} left after the val/test split) or a fraction in (0, 1]. Fix it in the config."
         )
+
+
+def kept_examples(limit: int | float | None, n: int) -> int:
+    """How many of `n` training examples `data.limit_train` keeps: a count, a fraction (at least one), or all."""
+    if limit is None:
+        return n
+    return limit if isinstance(limit, int) else max(1, round(n * limit))
 
 
 def load_splits(source: Source, cfg: DictConfig) -> Splits:
@@ -131,7 +139,7 @@ def load_splits(source: Source, cfg: DictConfig) -> Splits:
 
     Held-out examples come from a fixed permutation of the training pool: test (only when the dataset has
     no official test split) takes the first ``test_size``, val the next ``val_size``, train the rest in
-    permuted order, so ``limit_train`` keeps a random, not a class-sorted, subset.
+    permuted order, so ``limit_train`` (a count or a fraction) keeps a random, not a class-sorted, subset.
     """
     root = Path(str(cfg.root)).expanduser()
     holds_out_test = source.read_test is None
@@ -145,7 +153,6 @@ def load_splits(source: Source, cfg: DictConfig) -> Splits:
         x, y = source.read_test(root)
         test = Split(normalise(x, source, cfg.grayscale), y)
     train = pool.take(perm[cfg.val_size :])
-    if cfg.limit_train is not None:
-        train = train.take(slice(None, cfg.limit_train))
+    train = train.take(slice(None, kept_examples(cfg.limit_train, len(train))))
     fill = normalise(torch.zeros(1, source.shape[0], 1, 1), source, cfg.grayscale).flatten()
     return Splits(train=train, val=pool.take(perm[: cfg.val_size]), test=test, fill=fill)

@@ -12,7 +12,6 @@ binary networks of trained surrogates against depth).
 
 from common.registry import PaperSpec, register
 from papers.binary_surrogates.claims import CLAIMS, measure, plan
-from papers.binary_surrogates.data import FractionDataModule
 from papers.binary_surrogates.module import build_module
 from papers.binary_surrogates.phase import run_phase_diagram
 from papers.binary_surrogates.simulation import run_simulation
@@ -21,5 +20,5 @@ PAPER = register(PaperSpec(
     name="binary_surrogates",
     title="Critical initialisation in continuous approximations of binary neural networks "
           "(Stamatescu et al., ICLR 2020)",
-    claims=CLAIMS, plan=plan, measure=measure, build_module=build_module, build_datamodule=FractionDataModule,
+    claims=CLAIMS, plan=plan, measure=measure, build_module=build_module,
     computations={"simulation": run_simulation, "phase_diagram": run_phase_diagram}))

@@ -19,10 +19,10 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
+from common.data import TensorDataModule
 from common.linalg import lapack_threads
 from common.optim import build_optimizer
 from papers.binary_surrogates.analysis import binary_accuracies, binary_gaps, grid_accuracy, trainability
-from papers.binary_surrogates.data import FractionDataModule
 from papers.binary_surrogates.grid import Cell, SurrogateGrid
 from papers.binary_surrogates.plots import plot_binary, plot_heatmap
 
@@ -39,7 +39,7 @@ def grid_cells(cfg: DictConfig) -> list[Cell]:
 
 
 class SurrogateGridModule(L.LightningModule):
-    def __init__(self, cfg: DictConfig, data: FractionDataModule) -> None:
+    def __init__(self, cfg: DictConfig, data: TensorDataModule) -> None:
         super().__init__()
         self.save_hyperparameters({"config": OmegaConf.to_container(cfg, resolve=True)})
         self.cfg = cfg
@@ -90,12 +90,12 @@ class SurrogateGridModule(L.LightningModule):
         return build_optimizer(self.cfg.optim, self.grid.parameters(), self.cfg.trainer.max_epochs,
                                int(self.trainer.estimated_stepping_batches))
 
-    def analyze(self, datamodule: FractionDataModule, run_dir: Path) -> dict[str, float]:
+    def analyze(self, datamodule: TensorDataModule, run_dir: Path) -> dict[str, float]:
         self.grid.eval()
         with lapack_threads(self.grid.readout.theta):
             return self._analyze(datamodule, run_dir)
 
-    def _analyze(self, datamodule: FractionDataModule, run_dir: Path) -> dict[str, float]:
+    def _analyze(self, datamodule: TensorDataModule, run_dir: Path) -> dict[str, float]:
         cfg, cells = self.cfg, self.grid.cells
         size = cfg.data.eval_batch_size
         train_acc = grid_accuracy(self.grid, *datamodule.train_tensors(), size)
@@ -120,5 +120,5 @@ class SurrogateGridModule(L.LightningModule):
         return metrics
 
 
-def build_module(cfg: DictConfig, datamodule: FractionDataModule) -> SurrogateGridModule:
+def build_module(cfg: DictConfig, datamodule: TensorDataModule) -> SurrogateGridModule:
     return SurrogateGridModule(cfg, datamodule)
