@@ -201,7 +201,8 @@ def test_submitted_run_finishes_in_its_run_dir(cluster: LocalSlurm, run_root: Pa
     monkeypatch.setenv("MARKER", str(run_root.parent / "owned"))
     run_id = 'x; touch "$MARKER"; $(touch "$MARKER") `touch "$MARKER"`'
     job, out = _submit(capsys, "submit", "rainbow/mlp", *TINY, "model.width=16", "trainer.max_epochs=1",
-                       "logger.wandb.enabled=true", f"run.id={run_id}", f"run.root={run_root}", *CPU)
+                       "logger.wandb.enabled=true", "logger.wandb.mode=offline",  # a key, but no network here
+                       f"run.id={run_id}", f"run.root={run_root}", *CPU)
     script = run_root / "slurm" / f"rainbow-mlp-{job}.sbatch"
     assert f"script: {script}" in out and script.exists()
     assert cluster.wait(job) == ["COMPLETED"], (run_root / "slurm" / f"rainbow-mlp-{job}.out").read_text()
