@@ -13,7 +13,10 @@ from omegaconf import OmegaConf
 
 from common.config import compose
 from common.errors import UserError
-from common.metrics.cka import cka
+from common.metrics.cka import cka, hsic
+from common.metrics.geometry import kernel_alignment
+from papers.task_geometry.analysis import seed_averaged
+from papers.task_geometry.dynamics import class_axes, inter_fraction, project
 from papers.task_geometry.nets import ACTIVATIONS, StackedNets
 from papers.task_geometry.tasks import TaskDataModule, c_max, centres, knob_weights, latent_bits, walsh_functions
 
@@ -115,3 +118,67 @@ def test_sweep_runs_and_measures_every_network(repro, run_root: Path) -> None:
     assert summary["d3k1s1_gap_target_alignment_cmax"] == pytest.approx(gap)
     assert math.isfinite(summary["d3k1s1_gap_z_parallelism_cmax"])
     assert (run_dir / "figures/geometry_vs_knob.png").stat().st_size > 0
+
+
+def test_random_kernel_task_has_alignment_c_and_one_kernel_for_every_knob() -> None:
+    knobs = [0.0, 0.3, 0.6, 0.9]
+    data = TaskDataModule(_cfg(kind="random_kernel", d=3, k=1, dim=20, knobs=knobs, train_size=32, val_size=8))
+    for k, c in enumerate(knobs):  # the embedding keeps the kernel, so the alignment is c exactly
+        assert kernel_alignment(data.clean[k].double(), data.targets.double()) == pytest.approx(c, abs=1e-5)
+    # the part of the kernel orthogonal to the target is the same random kernel at every knob value (up to scale)
+    signs = walsh_functions(3) / math.sqrt(8)
+    rest = signs[:, 1:] @ signs[:, 1:].T
+    parts = [rest @ (x.double() @ x.double().T) @ rest for x in data.clean]
+    torch.testing.assert_close(parts[0] / parts[0].norm(), parts[3] / parts[3].norm(), atol=1e-5, rtol=1e-5)
+    with pytest.raises(UserError, match=r"random-kernel knob c=1.0 must be in \[0, 1\)"):
+        TaskDataModule(_cfg(kind="random_kernel", d=3, k=1, knobs=[1.0]))
+
+
+def test_seed_averaged_alignment_is_the_cka_of_the_averaged_kernel() -> None:
+    """CKA of the seeds' features side by side = CKA of the seed-averaged Gram matrix (computed with hsic)."""
+    data = TaskDataModule(_cfg(d=3, k=1, dim=20, num_knobs=2, train_size=32, val_size=8))
+    net = StackedNets(["tanh", "relu"], 2, [0, 1, 2], 20, 16, 1)
+    averaged = seed_averaged(net, data)
+    with torch.no_grad():
+        h = net.hidden(data.clean).double()
+    ky = data.targets.double() @ data.targets.double().T
+    for activation in ("tanh", "relu"):
+        first = net.index(activation, 1, 0)
+        k_bar = sum(z @ z.T for z in h[first:first + 3]) / 3
+        expected = hsic(k_bar, ky) / torch.sqrt(hsic(k_bar, k_bar) * hsic(ky, ky))
+        assert averaged[activation]["target_alignment"][1] == pytest.approx(expected.item(), rel=1e-9)
+
+
+def test_class_axes_and_inter_fraction_on_a_constructed_task() -> None:
+    data = TaskDataModule(_cfg(d=2, k=1, dim=12, knobs=[0.5], train_size=32, val_size=8))
+    u, basis = class_axes(data.clean, data.targets[:, 0])
+    assert u.shape == (1, 12) and basis.shape == (1, 12, 2)
+    frame = torch.cat([u[0, :, None], basis[0]], 1)
+    torch.testing.assert_close(frame.T @ frame, torch.eye(3, dtype=torch.float64))  # orthonormal, B ⟂ u
+    w0 = torch.randn(2, 12, 5, dtype=torch.float64)
+    knob_of = torch.zeros(2, dtype=torch.long)
+    moved = w0.clone()
+    moved[0] += 0.3 * u[0][:, None]  # network 0 moves along the inter-class axis only
+    moved[1] += 0.3 * basis[0][:, :1]  # network 1 along an intra-class axis only
+    fractions = inter_fraction(project(w0, knob_of, u, basis), project(moved, knob_of, u, basis))
+    torch.testing.assert_close(fractions, torch.tensor([1.0, 0.0], dtype=torch.float64))
+    with pytest.raises(UserError, match="needs an inter-class axis"):
+        class_axes(TaskDataModule(_cfg(d=2, k=1, dim=12, knobs=[0.0])).clean, data.targets[:, 0])
+
+
+def test_weight_dynamics_run_records_every_unit_from_its_initial_weights(repro, run_root: Path) -> None:
+    args = ["sweep.seeds=2", "trainer.max_epochs=3", "task.train_size=400", "task.val_size=64",
+            "geometry.samples_per_condition=10", "dynamics.every_n_epochs=2"]
+    assert repro("run", "task_geometry/dynamics", *args) == 0
+    [run_dir] = (run_root / "task_geometry/dynamics").iterdir()
+    saved = torch.load(run_dir / "weight_dynamics.pt")
+    assert saved["epochs"] == [0, 2, 3] and saved["snapshots"].shape == (3, 2 * 2, 120, 3)
+    cfg = compose("task_geometry", "dynamics", args)
+    data = TaskDataModule(cfg)
+    fresh = StackedNets(["tanh", "relu"], 1, [0, 1], cfg.task.dim, 120, 1)  # the initial weights, built anew
+    torch.testing.assert_close(saved["snapshots"][0], project(fresh.w.detach(), fresh.knob_of,
+                                                              *class_axes(data.clean, data.targets[:, 0])))
+    metrics = json.loads((run_dir / "summary.json").read_text())["metrics"]
+    assert 0 <= metrics["d2k1s1_inter_fraction_tanh_cmax"] <= 1 and "d2k1s1_gap_z_inter_fraction_cmax" in metrics
+    assert (run_dir / "figures" / "weight_dynamics.png").stat().st_size > 0
+    assert repro("run", "task_geometry/sweep", "task.k=2", "dynamics.every_n_epochs=1", "run.id=k2") == 2

@@ -6,7 +6,9 @@ Per network g (all on the hidden layer after the nonlinearity):
 - CCGP and parallelism score of each target bit (averaged over the k targets), CCGP on noisy hidden samples
   (inputs re-drawn with test-time noise `test_noise`, `samples_per_condition` per condition);
 then mean ± standard error over seeds per (nonlinearity, knob value), and the paired (same seed, same initial
-weights) difference Tanh − ReLU with its standard error.
+weights) difference Tanh − ReLU with its standard error. The authors' code instead averages the hidden kernel over
+seeds before the CKA: `seed_averaged` gives that too. CKA(mean_s Z_s Z_sᵀ, K) = CKA([Z_1 … Z_S], K), the
+seeds' features side by side, since CKA does not see the factor S.
 """
 
 from __future__ import annotations
@@ -45,32 +47,52 @@ def per_network(net: StackedNets, data: TaskDataModule, cfg: DictConfig) -> dict
     return {m: torch.tensor(v, dtype=torch.float64) for m, v in values.items()}
 
 
+@torch.no_grad()
+def seed_averaged(net: StackedNets, data: TaskDataModule) -> dict[str, dict[str, list[float]]]:
+    """{activation: {"target_alignment" | "input_alignment": [CKA of the seed-averaged hidden kernel per knob]}}."""
+    centres = net.hidden(data.clean.to(net.w.device)).double().cpu()  # (G, n, width)
+    seeds = len(net.seeds)
+    out: dict[str, dict[str, list[float]]] = {}
+    for activation in net.activations:
+        target, inputs = [], []
+        for k in range(len(data.knobs)):
+            first = net.index(activation, k, 0)
+            side_by_side = torch.cat(list(centres[first:first + seeds]), 1)  # (n, S · width)
+            target.append(kernel_alignment(side_by_side, data.targets.double()))
+            inputs.append(kernel_alignment(side_by_side, data.clean[k].double()))
+        out[activation] = {"target_alignment": target, "input_alignment": inputs}
+    return out
+
+
 def _mean_sem(x: Tensor) -> tuple[float, float]:
     """Mean and standard error over the last axis (sem 0 for one seed)."""
     return x.mean().item(), (x.std().item() / math.sqrt(len(x)) if len(x) > 1 else 0.0)
 
 
 def aggregate(values: dict[str, Tensor], net: StackedNets, knobs: list[float]) -> dict:
-    """{"cells": {activation: {metric: [(mean, sem) per knob]}}, "gap": {metric: [(mean, sem) per knob]}} with
-    the gap Tanh − ReLU paired by seed (present when both nonlinearities were trained)."""
+    """{"cells": {activation: {metric: [(mean, sem) per knob]}}, "gap": {metric: [(mean, sem) per knob]}} for every
+    metric of `values` ((G,) per network), with the gap Tanh − ReLU paired by seed (present when both
+    nonlinearities were trained)."""
     shape = (len(net.activations), len(knobs), len(net.seeds))
     table = {m: v.reshape(shape) for m, v in values.items()}
-    cells = {a: {m: [_mean_sem(table[m][i, k]) for k in range(len(knobs))] for m in METRICS}
+    cells = {a: {m: [_mean_sem(table[m][i, k]) for k in range(len(knobs))] for m in table}
              for i, a in enumerate(net.activations)}
     out: dict = {"knobs": knobs, "cells": cells}
     if {"tanh", "relu"} <= set(net.activations):
         t, r = net.activations.index("tanh"), net.activations.index("relu")
-        out["gap"] = {m: [_mean_sem(table[m][t, k] - table[m][r, k]) for k in range(len(knobs))] for m in METRICS}
+        out["gap"] = {m: [_mean_sem(table[m][t, k] - table[m][r, k]) for k in range(len(knobs))] for m in table}
     return out
 
 
 def headline(summary: dict, prefix: str) -> dict[str, float]:
-    """Summary metrics at the largest knob value: each nonlinearity's means, the Tanh − ReLU gap and its
-    z-score (gap / standard error over seeds)."""
+    """Summary metrics at the largest knob value: each nonlinearity's means (and seed-averaged-kernel alignments),
+    the Tanh − ReLU gap and its z-score (gap / standard error over seeds)."""
     out: dict[str, float] = {}
     for activation, cell in summary["cells"].items():
-        for m in METRICS:
-            out[f"{prefix}{m}_{activation}_cmax"] = cell[m][-1][0]
+        for m, per_knob in cell.items():
+            out[f"{prefix}{m}_{activation}_cmax"] = per_knob[-1][0]
+        for m, per_knob in summary.get("seed_averaged", {}).get(activation, {}).items():
+            out[f"{prefix}{m}_seedavg_{activation}_cmax"] = per_knob[-1]
     for m, per_knob in summary.get("gap", {}).items():
         mean, sem = per_knob[-1]
         out[f"{prefix}gap_{m}_cmax"] = mean

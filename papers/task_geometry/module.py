@@ -17,8 +17,10 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
+from common.errors import UserError
 from common.optim import build_optimizer
-from papers.task_geometry.analysis import aggregate, headline, per_network
+from papers.task_geometry.analysis import aggregate, headline, per_network, seed_averaged
+from papers.task_geometry.dynamics import class_axes, inter_fraction, plot_trajectories, project
 from papers.task_geometry.nets import StackedNets
 from papers.task_geometry.plots import plot_sweep
 from papers.task_geometry.tasks import TaskDataModule
@@ -37,6 +39,34 @@ class GeometrySweepModule(L.LightningModule):
         g = self.net.size
         self.register_buffer("active", torch.ones(g, dtype=torch.bool))
         self.register_buffer("stopped_epoch", torch.full((g,), -1, dtype=torch.long))
+        self.snapshots: list[torch.Tensor] = []  # weight-dynamics projections (dynamics.py), first at epoch 0
+        self.snapshot_epochs: list[int] = []
+        self.axes = None
+        if cfg.dynamics.every_n_epochs > 0:
+            if data.k != 1:
+                raise UserError(f"The weight-dynamics view (dynamics.every_n_epochs > 0) needs one target: "
+                                f"task.k={data.k}. Use task.k=1.")
+            self.axes = class_axes(data.clean, data.targets[:, 0])
+
+    def _snapshot(self, epoch: int) -> None:
+        if self.axes is not None and (not self.snapshot_epochs or self.snapshot_epochs[-1] != epoch):
+            self.snapshots.append(project(self.net.w.detach().cpu(), self.net.knob_of.cpu(), *self.axes))
+            self.snapshot_epochs.append(epoch)
+
+    def on_fit_start(self) -> None:
+        self._snapshot(0)  # no-op on a resume: the snapshots come back with the checkpoint
+
+    def on_fit_end(self) -> None:
+        self._snapshot(self.current_epoch)  # the last weights, wherever training stopped
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.snapshots:
+            checkpoint["weight_dynamics"] = {"epochs": self.snapshot_epochs, "snapshots": torch.stack(self.snapshots)}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get("weight_dynamics")
+        if saved:
+            self.snapshot_epochs, self.snapshots = list(saved["epochs"]), list(saved["snapshots"])
 
     def _losses(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-network mean BCE (G,) and accuracy (G,) on a batch x (B, K, D), y (B, k)."""
@@ -68,6 +98,8 @@ class GeometrySweepModule(L.LightningModule):
         self.stopped_epoch[stop] = self.current_epoch
         self.active &= ~stop
         self.log("train/active_networks", self.active.float().sum())
+        if self.axes is not None and (self.current_epoch + 1) % self.cfg.dynamics.every_n_epochs == 0:
+            self._snapshot(self.current_epoch + 1)
         if not self.active.any():
             self.trainer.should_stop = True
 
@@ -90,7 +122,14 @@ class GeometrySweepModule(L.LightningModule):
 
     def analyze(self, datamodule: TaskDataModule, run_dir: Path) -> dict[str, float]:
         values = per_network(self.net, datamodule, self.cfg.geometry)
-        summary = aggregate(values, self.net, self.knobs)
+        if self.snapshots:
+            snapshots = torch.stack(self.snapshots)  # (T, G, width, 1 + r)
+            values["inter_fraction"] = inter_fraction(snapshots[0], snapshots[-1])
+            torch.save({"epochs": self.snapshot_epochs, "snapshots": snapshots}, run_dir / "weight_dynamics.pt")
+            last = len(self.knobs) - 1
+            plot_trajectories(snapshots, {f"{a}, seed {self.net.seeds[0]}": self.net.index(a, last, 0)
+                                          for a in self.net.activations}, run_dir / "figures" / "weight_dynamics.png")
+        summary = aggregate(values, self.net, self.knobs) | {"seed_averaged": seed_averaged(self.net, datamodule)}
         summary["per_network"] = {m: v.tolist() for m, v in values.items()}
         summary["stopped_epoch"] = self.stopped_epoch.tolist()
         (run_dir / "geometry.json").write_text(json.dumps(summary, indent=1))
@@ -98,8 +137,10 @@ class GeometrySweepModule(L.LightningModule):
         if self.kind == "xor":
             title, knob, prefix = f"ε-separable XOR, σ = {t.noise}", "XOR separation ε", f"xor_s{t.noise:g}_"
         else:
-            title = f"one hidden layer, d = {t.d} latent bits, k = {t.k} targets, σ = {t.noise}"
-            knob, prefix = "input-target alignment c", f"d{t.d}k{t.k}s{t.noise:g}_"
+            family = "random input kernel, " if self.kind == "random_kernel" else ""
+            title = f"one hidden layer, {family}d = {t.d} latent bits, k = {t.k} targets, σ = {t.noise}"
+            knob = "input-target alignment c"
+            prefix = ("rk_" if self.kind == "random_kernel" else "") + f"d{t.d}k{t.k}s{t.noise:g}_"
         plot_sweep(summary, run_dir / "figures" / "geometry_vs_knob.png", title, knob)
         return headline(summary, prefix)
 

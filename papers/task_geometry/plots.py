@@ -20,7 +20,11 @@ def plot_sweep(summary: dict, path: Path, title: str, knob: str) -> None:
     for ax, (metric, label) in zip(axes, TITLES.items(), strict=False):
         for activation, cell in summary["cells"].items():
             means, sems = zip(*cell[metric], strict=True)
-            ax.errorbar(knobs, means, yerr=sems, marker="o", ms=3, capsize=2, label=activation)
+            line = ax.errorbar(knobs, means, yerr=sems, marker="o", ms=3, capsize=2, label=activation)
+            averaged = summary.get("seed_averaged", {}).get(activation, {}).get(metric)
+            if averaged:  # the authors' variant: CKA of the seed-averaged hidden kernel
+                ax.plot(knobs, averaged, ls="--", lw=1, color=line[0].get_color(),
+                        label=f"{activation}, seed-averaged kernel")
         ax.set_title(label, fontsize=9)
         ax.set_xlabel(knob)
     axes[0].legend(fontsize=7)

@@ -46,12 +46,14 @@ def c_max(d: int, k: int) -> float:
     return math.sqrt(k / (2**d - 1))
 
 
-def check_task(d: int, k: int, c: float, dim: int) -> None:
+def check_task(d: int, k: int, c: float, dim: int, kind: str = "walsh") -> None:
     if not 1 <= k <= d:
         raise UserError(f"task.k={k} must be in 1..task.d={d} (the targets are the first k latent bits).")
-    top = c_max(d, k)
-    if not 0 <= c <= top + 1e-12:
-        raise UserError(f"task knob c={c} must be in [0, c_max(d={d}, k={k})] = [0, {top:.4f}].")
+    if kind == "random_kernel":
+        if not (0 <= c < 1 and k < 2**d - 1):
+            raise UserError(f"random-kernel knob c={c} must be in [0, 1), with k < 2^d - 1 (got k={k}, d={d}).")
+    elif not 0 <= c <= c_max(d, k) + 1e-12:
+        raise UserError(f"task knob c={c} must be in [0, c_max(d={d}, k={k})] = [0, {c_max(d, k):.4f}].")
     if dim < 2**d - 1:
         raise UserError(f"task.dim={dim} must be >= 2^d - 1 = {2**d - 1}: the embedding needs that many "
                         "orthonormal rows.")
@@ -73,6 +75,25 @@ def knob_weights(d: int, k: int, c: float) -> Tensor:
 def centres(d: int, k: int, c: float) -> Tensor:
     """(2^d, 2^d − 1) μ_i = Σ_j sqrt(π_j) h_j(i) e_j."""
     return walsh_functions(d) * knob_weights(d, k, c).sqrt()
+
+
+def random_kernel_centres(d: int, k: int, c: float, generator: torch.Generator) -> Tensor:
+    """(2^d, 2^d − 1) centres μ whose centred kernel is a random one with CKA(μμᵀ, K_targets) = c exactly.
+
+    With U_t the k target bits and U_o the other centred directions (orthonormal columns, here the normalised
+    Walsh functions), K_r = U_o G Gᵀ U_oᵀ / ‖G Gᵀ‖_F (G Gaussian: a random Wishart kernel orthogonal to the
+    targets) and μμᵀ = α U_t U_tᵀ + K_r: ⟨μμᵀ, U_tU_tᵀ⟩ = α k, ‖μμᵀ‖² = α² k + 1, so CKA = α sqrt(k) /
+    sqrt(α² k + 1) = c for α = c / sqrt(k (1 − c²)), c ∈ [0, 1). The same G serves every knob value (from
+    `generator`); rows are scaled to mean squared norm 1, like the Walsh centres.
+    """
+    n = 2**d
+    basis = walsh_functions(d) / math.sqrt(n)
+    m = n - 1 - k
+    g = torch.randn(m, m, generator=generator, dtype=torch.float64)
+    rest = basis[:, k:] @ g / torch.linalg.matrix_norm(g @ g.T).sqrt()
+    alpha = c / math.sqrt(k * (1 - c * c))
+    mu = torch.cat([math.sqrt(alpha) * basis[:, :k], rest], 1)
+    return mu / mu.square().sum(1).mean().sqrt()
 
 
 def embedding(n_rows: int, dim: int, generator: torch.Generator) -> Tensor:
@@ -110,8 +131,9 @@ class TaskDataModule(L.LightningDataModule):
     knob values: only the centres differ) and y (B, k) 0/1 targets. Train / val / test are independent
     noisy samples of uniformly drawn conditions; the embedding and the samples come from `task.seed`.
 
-    task.kind "walsh": the main family (module docstring), knob c. "xor": the ε-separable XOR (2 bits, target
-    their parity, D split into three blocks; `xor_centres`), knob ε ∈ [0, 1].
+    task.kind "walsh": the main family (module docstring), knob c. "random_kernel": a random input kernel with
+    alignment c to the targets (`random_kernel_centres`), embedded the same way. "xor": the ε-separable XOR (2
+    bits, target their parity, D split into three blocks; `xor_centres`), knob ε ∈ [0, 1].
     """
 
     def __init__(self, cfg: DictConfig) -> None:
@@ -120,15 +142,19 @@ class TaskDataModule(L.LightningDataModule):
         self.dim, self.noise, self.kind = t.dim, t.noise, t.kind
         self.cfg = cfg
         generator = torch.Generator().manual_seed(t.seed)
-        if t.kind == "walsh":
+        if t.kind in ("walsh", "random_kernel"):
             self.d, self.k = t.d, t.k
             self.knobs = list(t.knobs) if t.knobs else knob_values(t.d, t.k, t.num_knobs)
             for c in self.knobs:
-                check_task(t.d, t.k, c, t.dim)
+                check_task(t.d, t.k, c, t.dim, t.kind)
             q = embedding(2**t.d - 1, t.dim, generator)
-            clean = [math.sqrt(t.dim) * centres(t.d, t.k, c) @ q for c in self.knobs]
-            bits = latent_bits(t.d)
-            self.latents = bits  # the targets are the first k latent bits
+            if t.kind == "walsh":
+                mus = [centres(t.d, t.k, c) for c in self.knobs]
+            else:
+                state = generator.get_state()  # one random kernel for every knob value
+                mus = [random_kernel_centres(t.d, t.k, c, generator.set_state(state)) for c in self.knobs]
+            clean = [math.sqrt(t.dim) * mu @ q for mu in mus]
+            self.latents = latent_bits(t.d)  # the targets are the first k latent bits
         elif t.kind == "xor":
             self.d, self.k = 2, 1
             self.knobs = list(t.knobs) if t.knobs else torch.linspace(0, 1, t.num_knobs).tolist()
@@ -140,7 +166,7 @@ class TaskDataModule(L.LightningDataModule):
             bits = latent_bits(2)
             self.latents = torch.cat([bits.sum(1, keepdim=True) % 2, bits], 1)  # the target (parity) first
         else:
-            raise UserError(f"Unknown task.kind '{t.kind}' (walsh | xor).")
+            raise UserError(f"Unknown task.kind '{t.kind}' (walsh | random_kernel | xor).")
         self.clean = torch.stack(clean).float()  # (K, n, D) noise-free inputs of every condition and knob value
         self.splits = {name: self._sample(size, generator)
                        for name, size in (("train", t.train_size), ("val", t.val_size), ("test", t.val_size))}
