@@ -182,3 +182,21 @@ def test_weight_dynamics_run_records_every_unit_from_its_initial_weights(repro, 
     assert 0 <= metrics["d2k1s1_inter_fraction_tanh_cmax"] <= 1 and "d2k1s1_gap_z_inter_fraction_cmax" in metrics
     assert (run_dir / "figures" / "weight_dynamics.png").stat().st_size > 0
     assert repro("run", "task_geometry/sweep", "task.k=2", "dynamics.every_n_epochs=1", "run.id=k2") == 2
+
+
+def test_cnn_experiment_measures_both_layers_from_shared_initial_weights(repro, run_root: Path) -> None:
+    args = ["data.name=digits", "data.val_size=200", "data.test_size=300", "sweep.seeds=2", "trainer.max_epochs=1"]
+    cfg = compose("task_geometry", "cnn", args)
+    from papers.task_geometry import build_datamodule, build_module
+
+    module = build_module(cfg, build_datamodule(cfg))
+    tanh, relu = module.nets[0], module.nets[1]  # seed 0: a Tanh and a ReLU network from the same weights
+    assert all(torch.equal(a, b) for a, b in zip(tanh.state_dict().values(), relu.state_dict().values(), strict=True))
+    assert tanh.act is torch.tanh and relu.act is torch.relu
+    assert repro("run", "task_geometry/cnn", *args) == 0
+    [run_dir] = (run_root / "task_geometry/cnn").iterdir()
+    metrics = json.loads((run_dir / "summary.json").read_text())["metrics"]
+    for layer in ("fc1", "fc2"):
+        assert 0 <= metrics[f"cnn_{layer}_target_alignment_tanh"] <= 1 and f"cnn_{layer}_gap_z_ccgp" in metrics
+    assert (run_dir / "figures" / "cnn_geometry.png").stat().st_size > 0
+    assert repro("run", "task_geometry/cnn", *args, "cnn.groups=[[0,1,2]]", "run.id=bad") == 2

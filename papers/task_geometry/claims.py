@@ -41,7 +41,8 @@ def plan(scale: str) -> list[RunPlan]:
     return ([RunPlan("sweep", (*extra, f"task.d={d}", f"task.k={k}")) for d, k in TASKS]
             + [RunPlan("sweep", (*extra, "task.d=3", "task.k=1", f"task.noise={s}")) for s in NOISES]
             + [RunPlan("sweep", (*extra, "task.kind=random_kernel", "task.d=3", "task.k=1")),
-               RunPlan("xor", extra), RunPlan("dynamics", extra)])
+               RunPlan("xor", extra), RunPlan("dynamics", extra)]
+            + ([RunPlan("cnn", extra)] if scale == "paper" else []))
 
 
 def measure(results: dict[RunPlan, dict[str, float]], scale: str, figure_dir: Path) -> dict[str, float]:

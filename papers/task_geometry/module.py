@@ -144,6 +144,3 @@ class GeometrySweepModule(L.LightningModule):
         plot_sweep(summary, run_dir / "figures" / "geometry_vs_knob.png", title, knob)
         return headline(summary, prefix)
 
-
-def build_module(cfg: DictConfig, datamodule: TaskDataModule) -> GeometrySweepModule:
-    return GeometrySweepModule(cfg, datamodule)
