@@ -300,8 +300,8 @@ def _train(spec: PaperSpec, experiment: str, cfg: DictConfig, run_dir: Path, dat
         try:
             L.seed_everything(cfg.seed, workers=True, verbose=False)
             module = spec.build_module(cfg, datamodule)
-            best = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/acc", mode="max",
-                                   save_top_k=1, enable_version_counter=False)
+            best = [ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/acc", mode="max",
+                                    save_top_k=1, enable_version_counter=False)] if cfg.run.save_best else []
             # its own callback: Lightning's save_last=True refreshes last.ckpt only when val/acc improves, and a
             # resume from it would repeat every epoch since the best one
             last = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1,
@@ -309,7 +309,7 @@ def _train(spec: PaperSpec, experiment: str, cfg: DictConfig, run_dir: Path, dat
             loggers: list[Any] = [RunCSVLogger(run_dir)]
             if cfg.logger.wandb.enabled:
                 loggers.append(_wandb_logger(cfg, spec, experiment, run_dir, record.summary["wandb_id"]))
-            trainer = build_trainer(cfg, run_dir, [best, last, RunGuard(stamp, last_ckpt), preemption], loggers)
+            trainer = build_trainer(cfg, run_dir, [*best, last, RunGuard(stamp, last_ckpt), preemption], loggers)
             trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
             metrics = _float_metrics(trainer.callback_metrics)
             trainer.test(module, datamodule=datamodule, verbose=False)

@@ -116,6 +116,7 @@ def test_experiment_end_to_end(repro, run_root: Path, name: str) -> None:
     metric, figure = EXPECTED[name]
     assert summary["status"] == "finished" and metric in summary["metrics"]
     assert (run_dir / "figures" / figure).is_file()
+    assert not (run_dir / "checkpoints" / "best.ckpt").exists()  # run.save_best=false: last.ckpt only
     if experiment in ("trainability", "binary"):
         cells = json.loads((run_dir / "cells.json").read_text())
         assert len(cells["train_acc"]) == (4 if experiment == "trainability" else 2)

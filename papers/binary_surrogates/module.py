@@ -2,9 +2,9 @@
 
 Every cell minimises its own mean cross-entropy; the loss of the stack is the sum over cells, so with Adam
 (element-wise) training the stack is training every cell alone. Logged: train/loss, train/acc, val/acc,
-test/acc as means over cells (val/acc picks the checkpoint), val/acc_max. `analyze` scores every cell on the
-whole training and test splits, the trainable region against 6ξ_c, and, with `binary.samples`, the binary
-networks taken from every cell (analysis.py); it writes `cells.json` and the figures.
+test/acc as means over cells, val/acc_max (no best.ckpt: `run.save_best` is false for the grids). `analyze`
+scores every cell on the whole training and test splits, the trainable region against 6ξ_c, and, with
+`binary.samples`, the binary networks taken from every cell (analysis.py); it writes `cells.json` and the figures.
 """
 
 from __future__ import annotations
