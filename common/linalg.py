@@ -47,3 +47,20 @@ def procrustes(cross: torch.Tensor) -> torch.Tensor:
     with lapack_threads(cross):
         u, _, vh = torch.linalg.svd(cross)
     return u @ vh
+
+
+def procrustes_rows(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """source Q for Q = procrustes(sourceᵀ target): the orthogonal Q (D × D) minimising ‖source Q − target‖_F,
+    for row sets source, target of shape (N, D) (weight alignment of White et al. 2024).
+
+    With N < D the D × D decomposition is avoided: with QR factors sourceᵀ = Q1 T1, targetᵀ = Q2 T2 (D × N),
+    sourceᵀ target = Q1 (T1 T2ᵀ) Q2ᵀ, so its polar factor acts on the rows of source as Q1 polar(T1 T2ᵀ) Q2ᵀ
+    (the rest of Q maps the null space of source and does not change the product).
+    """
+    n, d = source.shape
+    if n >= d:
+        return source @ procrustes(source.T @ target)
+    with lapack_threads(source):
+        q1, t1 = torch.linalg.qr(source.T)
+        q2, t2 = torch.linalg.qr(target.T)
+    return source @ q1 @ procrustes(t1 @ t2.T) @ q2.T

@@ -8,20 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from common.layerwise import channel_samples, cross_covariance, reestimate_norm_stats, rotate_input
 from common.linalg import procrustes, sqrt_psd
 from common.models.convnet import ConvNet
 from common.models.mlp import MLP
-from papers.rainbow.resample import (
-    channel_samples,
-    cross_covariance,
-    effective_rank,
-    fit_covariance,
-    isotropic,
-    reestimate_norm_stats,
-    resample,
-    rotate_input,
-    sample_weights,
-)
+from papers.rainbow.resample import effective_rank, fit_covariance, isotropic, resample, sample_weights
 
 
 def random_orthogonal(n: int, seed: int) -> torch.Tensor:

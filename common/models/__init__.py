@@ -14,11 +14,13 @@ from torch import nn
 from common.errors import UserError
 from common.models.convnet import ConvNet
 from common.models.mlp import MLP
+from common.models.resnet import resnet18
 
 MODELS: dict[str, Callable[[DictConfig, tuple[int, ...], int], nn.Module]] = {
     "mlp": lambda m, shape, k: MLP(shape, k, width=m.width, depth=m.depth, norm=m.norm),
     "cnn": lambda m, shape, k: ConvNet(shape, k, width=m.width, depth=m.depth, norm=m.norm,
                                        kernel_size=m.kernel_size),
+    "resnet18": lambda m, shape, k: resnet18(shape[0], k, width_scale=m.width_scale),
 }
 
 

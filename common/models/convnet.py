@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from common.models.factconv import CONV_TYPES
 from common.models.layers import FlattenLinear, norm_layer
 
 
@@ -25,4 +26,4 @@ class ConvNet(nn.Module):
         return self.classifier(self.features(x))
 
     def weight_layers(self) -> list[nn.Module]:
-        return [m for m in self.features if isinstance(m, nn.Conv2d)] + [self.classifier]
+        return [m for m in self.features if isinstance(m, CONV_TYPES)] + [self.classifier]

@@ -22,24 +22,11 @@ import torch.nn.functional as F  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 from torch import nn  # noqa: E402
 
+from common.layerwise import evaluate, reestimate_norm_stats  # noqa: E402
 from common.linalg import eigvalsh_desc  # noqa: E402
-from papers.rainbow.resample import (  # noqa: E402
-    covariance_roots,
-    effective_rank,
-    fit_covariance,
-    reestimate_norm_stats,
-    resample,
-)
+from papers.rainbow.resample import covariance_roots, effective_rank, fit_covariance, resample  # noqa: E402
 
 VARIANTS = ("rainbow", "full", "retrained", "noalign", "iid")
-
-
-@torch.no_grad()
-def evaluate(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
-    net.eval()
-    correct = sum((net(xb).argmax(-1) == yb).sum().item()
-                  for xb, yb in zip(x.split(batch_size), y.split(batch_size), strict=True))
-    return correct / len(y)
 
 
 def retrain_head(net: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, lr: float, batch_size: int,

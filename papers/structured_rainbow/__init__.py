@@ -1,0 +1,19 @@
+"""Structured random-feature networks: White, Chaudhary, Wolf, Lajoie, Harris, "Learning and Aligning Structured
+Random Feature Networks" (ICLR 2024 Re-Align workshop). Convolutions whose weights are fixed noise times learned
+channel and spatial covariance factors (FactConv2d); resampling the noise with weight and activation alignment;
+the table of fixed random-feature networks (V1-like, uniform, Gaussian kernels).
+"""
+
+from common.models import register_model
+from common.registry import PaperSpec, register
+from papers.structured_rainbow.claims import CLAIMS, measure, plan
+from papers.structured_rainbow.features import FEATURES, RandomFeatureNet
+from papers.structured_rainbow.module import build_module
+
+for _kind in FEATURES:  # the feature table's networks: model.name = rf_v1 | rf_uniform | rf_gaussian
+    register_model(f"rf_{_kind}", lambda m, shape, k, kind=_kind: RandomFeatureNet(shape, k, kind, width=m.width))
+
+PAPER = register(PaperSpec(
+    name="structured_rainbow",
+    title="Learning and Aligning Structured Random Feature Networks (White et al., ICLR 2024 Re-Align workshop)",
+    build_module=build_module, claims=CLAIMS, plan=plan, measure=measure))

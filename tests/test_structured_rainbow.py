@@ -1,0 +1,155 @@
+"""Structured rainbow resampling (White et al. 2024): weight alignment, the resampling limit identity, the study."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from common.layerwise import reestimate_norm_stats
+from common.linalg import procrustes, procrustes_rows
+from common.models.convnet import ConvNet
+from common.models.factconv import FactConv2d, factorize_convs, v1_covariance
+from common.models.resnet import resnet18
+from common.registry import RunPlan
+from papers.structured_rainbow.claims import ABLATIONS, TABLE_DATA, measure, plan
+from papers.structured_rainbow.features import RandomFeatureNet, random_kernels
+from papers.structured_rainbow.resample import fresh_noise, resample_factconv
+
+
+@pytest.mark.parametrize(("n", "d"), [(5, 12), (12, 5), (8, 8)])
+def test_procrustes_rows_is_the_polar_factor_of_the_weight_cross_covariance(n: int, d: int) -> None:
+    gen = torch.Generator().manual_seed(n * d)
+    source, target = (torch.randn(n, d, generator=gen, dtype=torch.float64) for _ in range(2))
+    aligned = procrustes_rows(source, target)
+    torch.testing.assert_close(aligned, source @ procrustes(source.T @ target))
+    torch.testing.assert_close(aligned @ aligned.T, source @ source.T)  # a rotation of the rows' space
+    q, _ = torch.linalg.qr(torch.randn(d, d, generator=gen, dtype=torch.float64))
+    torch.testing.assert_close(procrustes_rows(source, source @ q), source @ q)  # a known rotation is found
+
+
+def test_weight_alignment_restores_the_noise_only_when_c_out_is_below_fan_in() -> None:
+    gen = torch.Generator().manual_seed(0)
+    narrow, wide = FactConv2d(64, 16, 3), FactConv2d(2, 64, 3)  # C_out / D = 16/576 and 64/18
+    _, stats = fresh_noise(narrow, gen, weight_align=True)
+    assert stats["wa_cosine"] > 0.9 and abs(stats["fresh_cosine"]) < 0.1
+    _, stats = fresh_noise(wide, gen, weight_align=True)
+    assert stats["wa_cosine"] < 0.8
+
+
+@pytest.mark.parametrize("make", [
+    lambda: ConvNet((1, 8, 8), 10, width=6, depth=2, norm="batch", kernel_size=3),
+    lambda: resnet18(1, 10, width_scale=0.0625),
+])
+def test_resampling_with_the_reference_noise_reproduces_the_reference(make) -> None:
+    """Limit identity: when the fresh noise IS the reference noise, WA and ACA are the identity and the new
+    network computes what the reference does."""
+    torch.manual_seed(0)
+    net = factorize_convs(make()).double()
+    for layer in [m for m in net.modules() if isinstance(m, FactConv2d)]:  # random factors, noise from seed 7
+        with torch.no_grad():
+            for p in layer.parameters():
+                p.normal_(0, 0.2)
+    gen = torch.Generator().manual_seed(7)
+    for layer in net.weight_layers()[:-1]:
+        layer.resample_noise(gen)
+    x = torch.randn(64, 1, 8, 8, dtype=torch.float64)
+
+    def batches() -> tuple[torch.Tensor, ...]:
+        return x.split(32)
+
+    reestimate_norm_stats(net, batches)  # the reference's statistics, estimated like the copy's
+    copy, records = resample_factconv(net, batches, torch.Generator().manual_seed(7))
+    torch.testing.assert_close(copy(x), net(x), atol=1e-7, rtol=1e-6)
+    assert len(records) == len(net.weight_layers()) - 1
+    assert all(r["wa_cosine"] == pytest.approx(1) for r in records)
+    assert not any(isinstance(m, FactConv2d) for m in copy.modules())  # the sample is a plain network
+    assert all(isinstance(m, nn.Conv2d | nn.Linear) for m in copy.weight_layers())
+
+
+def test_fresh_noise_without_alignment_reports_no_wa_cosine() -> None:
+    net = factorize_convs(ConvNet((1, 8, 8), 10, width=4, depth=2, norm="batch", kernel_size=3)).eval()
+    x = torch.randn(16, 1, 8, 8)
+    copy, records = resample_factconv(net, lambda: [x], torch.Generator().manual_seed(0), weight_align=False,
+                                      activation_align=False)
+    assert "wa_cosine" not in records[0]
+    assert not torch.equal(copy.weight_layers()[0].weight, net.weight_layers()[0].weight)
+    assert copy(x).shape == (16, 10)
+
+
+def _metrics(none: float, wa: float, aca: float, both: float, retrained: float, trained: float) -> dict:
+    return {"resample/none_acc": none, "resample/wa_acc": wa, "resample/aca_acc": aca, "resample/both_acc": both,
+            "resample/retrained_acc": retrained, "resample/trained_acc": trained,
+            "resample/wa_cosine_narrow_mean": 0.97}
+
+
+def test_measure_reads_the_ablations(tmp_path: Path) -> None:
+    plans = plan("smoke")
+    assert [p.overrides for p in plans[:len(ABLATIONS)]] == list(ABLATIONS.values())
+    results = {RunPlan("cnn"): _metrics(0.1, 0.7, 0.6, 0.9, 0.92, 0.95),
+               RunPlan("cnn", ABLATIONS["spatial_frozen"]): _metrics(0.1, 0.7, 0.6, 0.9, 0.9, 0.94),
+               RunPlan("cnn", ABLATIONS["channel_frozen"]): _metrics(0.12, 0.7, 0.6, 0.8, 0.81, 0.90)}
+    out = measure(results, "smoke", tmp_path)
+    assert out["spatial_frozen_minus_channel_frozen"] == pytest.approx(0.04)
+    assert out["both_minus_best_single"] == pytest.approx(0.2)
+    assert out["max_none_acc"] == 0.12 and out["min_retrain_gain"] == pytest.approx(0.0)
+    assert (tmp_path / "ablations.png").stat().st_size > 0
+    assert {p.experiment for p in plan("paper")} == {"resnet", "features"}
+
+
+def test_run_trains_resamples_and_reports_cosines(repro, run_root: Path) -> None:
+    args = ["trainer.max_epochs=1", "data.limit_train=300", "model.width=8", "resample.samples=1",
+            "resample.align_examples=100", "resample.retrain_epochs=1"]
+    assert repro("run", "structured_rainbow/cnn", *args) == 0
+    [run_dir] = (run_root / "structured_rainbow/cnn").iterdir()
+    metrics = json.loads((run_dir / "summary.json").read_text())["metrics"]
+    for variant in ("none", "wa", "aca", "both", "retrained"):
+        assert 0 <= metrics[f"resample/{variant}_acc"] <= 1
+    assert metrics["resample/wa_cosine_narrow_mean"] > 0.9  # 8 -> 8 3x3 convs: C_out = 8 < D = 72
+    layers = json.loads((run_dir / "alignment.json").read_text())
+    assert [r["c_out"] for r in layers] == [8, 8, 8]
+    assert (run_dir / "figures/resampling.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(("kind", "variance"), [("uniform", 1 / 3), ("gaussian", 1.0), ("v1", 1.0)])
+def test_random_kernels_have_the_stated_variance(kind: str, variance: float) -> None:
+    """Per-tap variance × fan_in: 1/3 for U(±1/√fan_in), 1 for N(0, 1/fan_in) and for V1 (trace-normalised)."""
+    c_out, c_in, k = 200, 10, 7
+    w = random_kernels(kind, c_out, c_in, k, torch.Generator().manual_seed(0)).double()
+    n = w.numel()
+    # 5 standard errors of a variance estimate (kurtosis <= 3 for these laws; V1's taps are a scale mixture: 9)
+    se = variance * (2 / n) ** 0.5 * (3 if kind == "v1" else 1)
+    assert abs(w.square().mean().item() * c_in * k * k - variance) < 5 * se
+
+
+def test_v1_kernels_are_localised_around_random_centres() -> None:
+    w = random_kernels("v1", 50, 4, 7, torch.Generator().manual_seed(1)).square()  # (50, 4, 7, 7)
+    energy_at = w.flatten(2).argmax(-1)  # the strongest tap of each kernel
+    assert len(energy_at.unique()) > 10  # centres differ from kernel to kernel
+    cov = v1_covariance(7, center=torch.tensor([[0.0, 0.0], [6.0, 6.0]]))
+    assert cov[0].diagonal().argmax() == 0 and cov[1].diagonal().argmax() == 48
+    torch.testing.assert_close(cov.diagonal(dim1=-2, dim2=-1).sum(-1), torch.full((2,), 49.0, dtype=torch.float64))
+
+
+def test_random_feature_net_trains_only_norms_and_readout() -> None:
+    net = RandomFeatureNet((3, 32, 32), 10, "v1", width=6)
+    assert net.classifier.in_features == (3 + 2 * 6) * 8 * 8  # the 8 x 8 x 203 features at width 100
+    assert {n.split(".")[0] for n, p in net.named_parameters() if p.requires_grad} == {"bn_in", "norms",
+                                                                                         "classifier"}
+    assert net(torch.randn(4, 3, 32, 32)).shape == (4, 10)
+
+
+def test_feature_table_is_measured_per_cell_with_its_sem() -> None:
+    results = {RunPlan("features", ("scale=paper", f"model.name=rf_{kind}", f"seed={s}")): {"test/acc": acc + s / 100}
+               for kind, acc in (("v1", 0.65), ("uniform", 0.64)) for s in range(3)}
+    results[RunPlan("features", ("scale=paper", "model.name=rf_v1", *TABLE_DATA["mnist"], "seed=0"))] = {
+        "test/acc": 0.99}
+    out = measure(results, "paper", Path("unused"))
+    assert out["rf_v1_cifar10_acc"] == pytest.approx(0.66) and out["rf_v1_cifar10_sem"] == pytest.approx(
+        0.01 / 3**0.5)
+    assert out["rf_v1_minus_uniform_cifar10"] == pytest.approx(0.01)
+    assert out["rf_v1_mnist_acc"] == 0.99 and out["min_rf_acc"] == pytest.approx(0.64)
+    assert sum(p.experiment == "features" for p in plan("paper")) == 3 * 2 * 3
