@@ -1,8 +1,9 @@
 """What White et al. (2024) claim that the suite measures, and which runs measure it.
 
-The paper's text is not available beyond its abstract (rainbow.md, part B): the claims below are those issue 9
-lists, measured our way, plus the note's finding about weight alignment. No reference numbers exist for the
-FactConv ResNet; every expectation is a direction (an inequality), never a tuned threshold.
+The paper's text is not available beyond its abstract (rainbow.md, part B): the claims below are the findings
+this suite checks (factor and alignment ablations), measured our way, plus the note's finding about weight
+alignment. No reference numbers exist for the FactConv ResNet; every expectation is a direction (an
+inequality), never a tuned threshold.
 
 Smoke (embedded MNIST digits): the factor ablations (learned factors; spatial or channel factor frozen; both
 frozen; V1 spatial init) on a small FactConv CNN, one FactConv ResNet-18 at width scale 0.125 with learned
@@ -48,10 +49,10 @@ def table_tolerance(sem: float) -> float:
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("channel_covariance_matters_most", "Learning the channel covariance matters more than learning the "
-          "spatial one: freezing R_s costs less test accuracy than freezing R_c", "factor ablation (issue 9)",
+          "spatial one: freezing R_s costs less test accuracy than freezing R_c", "factor ablation (our protocol)",
           "spatial_frozen_minus_channel_frozen", BOTH_WAYS),
     Claim("both_alignments_needed", "Resampling needs both alignments: WA + ACA beats WA alone and ACA alone "
-          "(min over runs of both − max(wa, aca))", "alignment ablation (issue 9)", "both_minus_best_single",
+          "(min over runs of both − max(wa, aca))", "alignment ablation (our protocol)", "both_minus_best_single",
           BOTH_WAYS),
     Claim("no_alignment_collapses", "Fresh noise without any alignment collapses toward chance (10 %)",
           "our control", "max_none_acc", {"smoke": Expectation("<=", 0.2), "paper": Expectation("<=", 0.2)}),
@@ -60,7 +61,7 @@ CLAIMS: tuple[Claim, ...] = (
           "rainbow.md part B (our check of the authors' code)", "min_wa_cosine_narrow",
           {"smoke": Expectation(">=", 0.9), "paper": Expectation(">=", 0.9)}),
     Claim("head_retraining_helps", "Retraining the Linear head after resampling does not lose accuracy "
-          "(min over runs of retrained − both)", "resampling + head retraining (issue 9)", "min_retrain_gain",
+          "(min over runs of retrained − both)", "resampling + head retraining (our protocol)", "min_retrain_gain",
           BOTH_WAYS),
     Claim("random_features_learn_digits", "Every fixed random-feature net (V1, uniform, Gaussian) reaches >= 90 % "
           "on the digits (the table: >= 99 % on full MNIST)", "feature table, MNIST column", "min_rf_acc",
