@@ -112,3 +112,17 @@ def evaluate(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) 
     correct = sum((net(xb).argmax(-1) == yb).sum().item()
                   for xb, yb in zip(x.split(batch_size), y.split(batch_size), strict=True))
     return correct / len(y)
+
+
+def fit_head(head: nn.Linear, features: torch.Tensor, y: torch.Tensor, epochs: int, lr: float, batch_size: int,
+             generator: torch.Generator) -> nn.Linear:
+    """Retrain a Linear head in place on frozen features (N, C): cross-entropy, SGD with momentum 0.9, `epochs`
+    shuffled passes (head retraining after resampling, White et al. 2024)."""
+    opt = torch.optim.SGD(head.parameters(), lr=lr, momentum=0.9)
+    with torch.enable_grad():
+        for _ in range(epochs):
+            for idx in torch.randperm(len(y), generator=generator).to(y.device).split(batch_size):
+                opt.zero_grad(set_to_none=True)
+                nn.functional.cross_entropy(head(features[idx]), y[idx]).backward()
+                opt.step()
+    return head

@@ -64,3 +64,42 @@ def procrustes_rows(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         q1, t1 = torch.linalg.qr(source.T)
         q2, t2 = torch.linalg.qr(target.T)
     return source @ q1 @ procrustes(t1 @ t2.T) @ q2.T
+
+
+class _Polar(torch.autograd.Function):
+    """Q = U Vᵀ for K = U S Vᵀ, with the backward of `polar_factor`."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, cross: torch.Tensor, rtol: float) -> torch.Tensor:
+        with lapack_threads(cross):
+            u, s, vh = torch.linalg.svd(cross)
+        ctx.save_for_backward(u, s, vh)
+        ctx.rtol = rtol
+        return u @ vh
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        u, s, vh = ctx.saved_tensors
+        v = vh.mT
+        h = u.mT @ grad @ v
+        total = s[:, None] + s[None, :]  # s_i + s_j
+        eps = (ctx.rtol * s.max()).clamp_min(torch.finfo(s.dtype).tiny ** 0.5)
+        inverse = total / (total.square() + eps.square())  # ≈ 1 / (s_i + s_j), 0 where both vanish
+        return u @ ((h - h.mT) * inverse) @ vh, None
+
+
+def polar_factor(cross: torch.Tensor, rtol: float = 1e-4) -> torch.Tensor:
+    """The orthogonal polar factor Q = U Vᵀ of a square K = U S Vᵀ (the Q maximising tr(Qᵀ K)), differentiable.
+
+    Backward: with K = U S Vᵀ the differential is dQ = U Ω Vᵀ, Ω_ij = (M_ij − M_ji) / (s_i + s_j), M = Uᵀ dK V,
+    so for an upstream gradient G = ∂L/∂Q,
+
+        ∂L/∂K = U [(H − Hᵀ) ∘ F] Vᵀ,   H = Uᵀ G V,   F_ij = 1 / (s_i + s_j).
+
+    The 1/(s_i − s_j) terms of a generic SVD backward cancel, so repeated singular values are harmless; only
+    s_i + s_j → 0 is singular (rank-deficient K: Q is then not unique). F is regularised as
+    F_ij = (s_i + s_j) / ((s_i + s_j)² + ε²), ε = rtol · s_max: exact to a relative (ε / (s_i + s_j))² where
+    s_i + s_j ≫ ε, bounded by 1 / (2ε), and 0 for two null directions (whose rotation no loss can see).
+    Never NaN for a finite K, the zero matrix included (Q is then the SVD's completion, the gradient 0).
+    """
+    return _Polar.apply(cross, rtol)

@@ -1,0 +1,81 @@
+"""One training step of the stochastic rainbow pre-BN ResNet against the same ResNet with fixed weights.
+
+Rows (the same `papers/stochastic_rainbow/resnet.py: StochasticResNet`, CIFAR-shaped input (3, 32, 32), 10 classes,
+one step = forward, cross-entropy, backward, SGD step (momentum 0.9, wd 5e-4)):
+- `plain Conv2d`: conv="conv" (nn.Conv2d, no alignment): the reference cost;
+- `FactConv, fixed noise`: conv="factconv" (the weight W0 (R_c ⊗ R_s) rebuilt every step, no alignment);
+- `stochastic rainbow`: conv="stochastic" (every W_gen redrawn, both paths in one conv of 2 C_out channels,
+  K = X_genᵀ X_ref and its polar factor (SVD) at every alignment, backward through both).
+Each row: two untimed warm-up steps, then `--repeats` timed steps; medians (and minima) and the ratio to plain.
+Torch threads: `--threads` (default: torch's). The 1-minute load average is printed: on a shared machine
+absolute times carry that noise, the ratios less so.
+
+    .venv/bin/python benchmarks/stochastic_step.py                           # ResNet-18, width 1, batch 32
+    .venv/bin/python benchmarks/stochastic_step.py --width 0.25 --batch 128 --depth 9
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from papers.stochastic_rainbow.layers import redraw_all
+from papers.stochastic_rainbow.resnet import StochasticResNet
+
+ROWS = {"plain Conv2d": "conv", "FactConv, fixed noise": "factconv", "stochastic rainbow": "stochastic"}
+
+
+def time_steps(net: StochasticResNet, x: torch.Tensor, y: torch.Tensor, repeats: int, redraw: bool) -> list[float]:
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    times = []
+    for i in range(repeats + 2):
+        start = time.perf_counter()
+        if redraw:
+            redraw_all(net)
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(net(x), y).backward()
+        opt.step()
+        if i >= 2:  # two warm-up steps
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--depth", type=int, default=18)
+    parser.add_argument("--width", type=float, default=1.0)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    info = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
+    cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), platform.processor())
+    print(f"{cpu} | {os.cpu_count()} CPUs | torch {torch.__version__} | {torch.get_num_threads()} thread(s) | "
+          f"{time.strftime('%Y-%m-%d %H:%M')} | load {os.getloadavg()[0]:.1f}")
+    print(f"ResNet-{args.depth}, width scale {args.width}, batch {args.batch}, {args.repeats} timed steps")
+    print("| row | median s / step | min s / step | vs plain |")
+    print("|---|---:|---:|---:|")
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(args.batch, 3, 32, 32, generator=gen), torch.randint(0, 10, (args.batch,), generator=gen)
+    base = None
+    for name, conv in ROWS.items():
+        torch.manual_seed(0)
+        net = StochasticResNet(3, 10, depth=args.depth, width_scale=args.width, conv=conv).train()
+        times = time_steps(net, x, y, args.repeats, redraw=conv == "stochastic")
+        median = statistics.median(times)
+        base = base or median
+        print(f"| {name} | {median:.3f} | {min(times):.3f} | {median / base:.2f}x |", flush=True)
+    print(f"load after: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
