@@ -23,11 +23,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 from torch import nn  # noqa: E402
 
-from common.layerwise import evaluate, input_of  # noqa: E402
+from common.layerwise import evaluate, fit_head, input_of  # noqa: E402
 from papers.structured_rainbow.resample import resample_factconv  # noqa: E402
 
 ALIGNMENTS = {"none": (False, False), "wa": (True, False), "aca": (False, True), "both": (True, True)}
@@ -41,13 +40,7 @@ def retrain_classifier(net: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs:
     head = net.weight_layers()[-1]
     with torch.no_grad():
         features = torch.cat([input_of(net, head, xb) for xb in x.split(batch_size)])  # (N, C)
-    opt = torch.optim.SGD(head.parameters(), lr=lr, momentum=0.9)
-    with torch.enable_grad():
-        for _ in range(epochs):
-            for idx in torch.randperm(len(x), generator=generator).to(x.device).split(batch_size):
-                opt.zero_grad(set_to_none=True)
-                F.cross_entropy(head(features[idx]), y[idx]).backward()
-                opt.step()
+    fit_head(head, features, y, epochs, lr, batch_size, generator)
     return net.eval()
 
 
