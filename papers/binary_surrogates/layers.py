@@ -1,5 +1,5 @@
 """Surrogates of stochastic binary networks, and the binary networks taken from them (Stamatescu et al.,
-ICLR 2020; shared/papers/binary_surrogates.md, "Model").
+ICLR 2020, "Model").
 
 A layer holds the means M ∈ [−1, 1] of binary weights S ∈ {±1} (M = tanh(θ), or M = clip(θ, −1, 1)) and
 biases b. For inputs with means x̄_j and second moments s_j (s_j = 1 for ±1 neurons; s_j = x_j² for data,

@@ -1,6 +1,6 @@
 """Mean-field signal propagation in continuous surrogates of binary networks (Stamatescu et al., ICLR 2020).
 
-Setting (paper: the mean-field theory of the surrogates; shared/papers/binary_surrogates.md). Weight means
+Setting (paper: the mean-field theory of the surrogates). Weight means
 M_ij are iid with mean 0 and second moment σ_m² = E M_ij² ≤ 1 (only the second moment enters), biases have
 variance σ_b², the width N → ∞, and q^ℓ is the variance of a layer's field h^ℓ, c^ℓ the correlation of the
 fields of two inputs of equal variance. The surrogates (layers.py) are

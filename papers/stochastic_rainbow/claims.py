@@ -1,5 +1,5 @@
 """What White et al. (2024, "Learning Stochastic Rainbow Networks", NeurIPS Sci4DL workshop) claim, and which runs
-measure it. No numbers were published (the results lived in a private W&B project: rainbow.md part C), so every
+measure it. No numbers were published (the results lived in a private W&B project), so every
 expectation is a direction (an inequality) or a gap stated before any run, never a tuned threshold.
 
 Accuracy of a variant = `sample/acc_mean`: the mean test accuracy of its 10 fixed samples (each with its own
@@ -36,19 +36,19 @@ def _at_both(expectation: Expectation) -> dict[str, Expectation]:
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("deeper_beats_shallower_wide", "At the largest width, the deepest stochastic rainbow ResNet (34) beats "
-          "the shallowest (9): mean sample accuracy, ResNet-34 − ResNet-9", "Sci4DL 2024, claim 1 (rainbow.md C)",
+          "the shallowest (9): mean sample accuracy, ResNet-34 − ResNet-9", "Sci4DL 2024, claim 1",
           "depth34_minus_depth9_widest", {"paper": Expectation(">=", 0.0)}),
     Claim("ensemble_beats_retrained_head", "An ensemble of 10 samples (mean logits) beats one sample with its "
-          "Linear head retrained (min over runs of ensemble − retrained)", "Sci4DL 2024, claim 2 (rainbow.md C)",
+          "Linear head retrained (min over runs of ensemble − retrained)", "Sci4DL 2024, claim 2",
           "min_ensemble_minus_retrained", _at_both(Expectation(">=", 0.0))),
     Claim("ensemble_grows_with_k", "Ensembling helps: 10 samples beat 1 sample (min over runs of "
-          "acc(K=10) − acc(K=1))", "Sci4DL 2024, claim 2 (rainbow.md C)", "min_ensemble_gain",
+          "acc(K=10) − acc(K=1))", "Sci4DL 2024, claim 2", "min_ensemble_gain",
           _at_both(Expectation(">=", 0.0))),
     Claim("low_rank_approaches_full", f"Low-rank channel covariances approach full rank: the largest k sweeps to "
-          f"within {RANK_GAP:g} of full rank (full − lrdiag k_max)", "Sci4DL 2024, claim 3 (rainbow.md C)",
+          f"within {RANK_GAP:g} of full rank (full − lrdiag k_max)", "Sci4DL 2024, claim 3",
           "full_minus_largest_rank", _at_both(Expectation("<=", RANK_GAP))),
     Claim("low_rank_gap_shrinks", "The gap to full rank shrinks as k grows: gap(k_min) − gap(k_max)",
-          "Sci4DL 2024, claim 3 (rainbow.md C)", "rank_gap_shrinkage", _at_both(Expectation(">=", 0.0))),
+          "Sci4DL 2024, claim 3", "rank_gap_shrinkage", _at_both(Expectation(">=", 0.0))),
 )
 
 

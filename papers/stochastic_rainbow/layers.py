@@ -1,5 +1,5 @@
 """The two pieces of a stochastic rainbow network (White et al. 2024, "Learning Stochastic Rainbow Networks",
-NeurIPS Sci4DL workshop; rainbow.md part C, checked against glomerulus-lab/fact-conv branch sci4dl). Plain torch.
+NeurIPS Sci4DL workshop; checked against glomerulus-lab/fact-conv branch sci4dl). Plain torch.
 
 A `StochasticFactConv2d` holds a FIXED reference noise W_ref (FactConv2d's `noise`) and a generated noise W_gen
 (`gen_noise`), both times the SAME learned factors F = R_c ⊗ R_s. On one input x̂ it computes both paths at once,

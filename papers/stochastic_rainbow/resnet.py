@@ -1,4 +1,4 @@
-"""Pre-BN ResNets of stochastic rainbow networks (White et al. 2024, Sci4DL; rainbow.md part C), width-scaled.
+"""Pre-BN ResNets of stochastic rainbow networks (White et al. 2024, Sci4DL), width-scaled.
 
     stem:   x ← ReLU(conv(image))                                        3×3, C → int(64 w)
     block:  x̂ = BN(align(x));  h = ReLU(conv1(x̂));  out = ReLU(conv2(BN(align(h))) + shortcut(x̂))

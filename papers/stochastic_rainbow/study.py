@@ -1,4 +1,4 @@
-"""Evaluating a trained stochastic rainbow network (White et al. 2024, Sci4DL; rainbow.md part C). Plain torch.
+"""Evaluating a trained stochastic rainbow network (White et al. 2024, Sci4DL). Plain torch.
 
 For each of `samples` draws s = 1..S (draw s seeds its generator with seed·1000 + s):
   (i)   one fixed sample: a fresh W_gen in every layer; one pass of the (un-augmented) training inputs with the

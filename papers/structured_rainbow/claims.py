@@ -1,6 +1,6 @@
 """What White et al. (2024) claim that the suite measures, and which runs measure it.
 
-The paper's text is not available beyond its abstract (rainbow.md, part B): the claims below are the findings
+The paper's text is not available beyond its abstract: the claims below are the findings
 this suite checks (factor and alignment ablations), measured our way, plus the note's finding about weight
 alignment. No reference numbers exist for the FactConv ResNet; every expectation is a direction (an
 inequality), never a tuned threshold.
@@ -58,7 +58,7 @@ CLAIMS: tuple[Claim, ...] = (
           "our control", "max_none_acc", {"smoke": Expectation("<=", 0.2), "paper": Expectation("<=", 0.2)}),
     Claim("wa_restores_reference_noise", "When C_out < C_in k², weight alignment nearly restores the reference "
           "noise (cosine ≈ 0.97 for the ResNet's 3×3 convs), so WA alone nearly copies the trained net",
-          "rainbow.md part B (our check of the authors' code)", "min_wa_cosine_narrow",
+          "authors' code (glomerulus-lab/fact-conv), our check", "min_wa_cosine_narrow",
           {"smoke": Expectation(">=", 0.9), "paper": Expectation(">=", 0.9)}),
     Claim("head_retraining_helps", "Retraining the Linear head after resampling does not lose accuracy "
           "(min over runs of retrained − both)", "resampling + head retraining (our protocol)", "min_retrain_gain",

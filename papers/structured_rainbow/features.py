@@ -1,5 +1,5 @@
 """The random-feature network of White et al.'s feature table (the 2022 "randomized scattering network";
-rainbow.md part B, checked against glomerulus-lab/fact-conv RSN_experiments). Plain torch.
+checked against glomerulus-lab/fact-conv RSN_experiments). Plain torch.
 
     x ← BN(x);  h1 = ReLU(conv1(x));  h2 = ReLU(conv2(h1))        conv1: C → n, conv2: n → n, 7 × 7, FIXED
     features = [BN(pool(x)), BN(pool(h1)), BN(pool(h2))]          pool = AvgPool(4, stride 4, padding 1)
