@@ -64,7 +64,7 @@ def seed_averaged(net: StackedNets, data: TaskDataModule) -> dict[str, dict[str,
     return out
 
 
-def _mean_sem(x: Tensor) -> tuple[float, float]:
+def mean_sem(x: Tensor) -> tuple[float, float]:
     """Mean and standard error over the last axis (sem 0 for one seed)."""
     return x.mean().item(), (x.std().item() / math.sqrt(len(x)) if len(x) > 1 else 0.0)
 
@@ -75,12 +75,12 @@ def aggregate(values: dict[str, Tensor], net: StackedNets, knobs: list[float]) -
     nonlinearities were trained)."""
     shape = (len(net.activations), len(knobs), len(net.seeds))
     table = {m: v.reshape(shape) for m, v in values.items()}
-    cells = {a: {m: [_mean_sem(table[m][i, k]) for k in range(len(knobs))] for m in table}
+    cells = {a: {m: [mean_sem(table[m][i, k]) for k in range(len(knobs))] for m in table}
              for i, a in enumerate(net.activations)}
     out: dict = {"knobs": knobs, "cells": cells}
     if {"tanh", "relu"} <= set(net.activations):
         t, r = net.activations.index("tanh"), net.activations.index("relu")
-        out["gap"] = {m: [_mean_sem(table[m][t, k] - table[m][r, k]) for k in range(len(knobs))] for m in table}
+        out["gap"] = {m: [mean_sem(table[m][t, k] - table[m][r, k]) for k in range(len(knobs))] for m in table}
     return out
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from common.data import TensorDataModule
 from common.errors import UserError
 from common.metrics.geometry import ccgp, condition_means, kernel_alignment, parallelism_score
 from common.optim import build_optimizer
-from papers.task_geometry.analysis import METRICS
+from papers.task_geometry.analysis import METRICS, mean_sem
 from papers.task_geometry.nets import ACTIVATIONS
 
 LAYERS = ("fc1", "fc2")
@@ -144,10 +143,9 @@ class CNNGeometryModule(L.LightningModule):
             for activation, seeds in per_activation.items():
                 out[f"cnn_{layer}_{metric}_{activation}"] = sum(seeds) / len(seeds)
             if {"tanh", "relu"} <= per_activation.keys():
-                gap = torch.tensor(per_activation["tanh"]) - torch.tensor(per_activation["relu"])
-                sem = gap.std().item() / math.sqrt(len(gap)) if len(gap) > 1 else 0.0
-                out[f"cnn_{layer}_gap_{metric}"] = gap.mean().item()
-                out[f"cnn_{layer}_gap_z_{metric}"] = gap.mean().item() / sem if sem > 0 else 0.0
+                mean, sem = mean_sem(torch.tensor(per_activation["tanh"]) - torch.tensor(per_activation["relu"]))
+                out[f"cnn_{layer}_gap_{metric}"] = mean
+                out[f"cnn_{layer}_gap_z_{metric}"] = mean / sem if sem > 0 else 0.0
         plot_cnn(values, run_dir / "figures" / "cnn_geometry.png")
         return out
 
@@ -164,9 +162,8 @@ def plot_cnn(values: dict[str, dict[str, list[float]]], path: Path) -> None:
         activations = list(values[f"{LAYERS[0]}/{metric}"])
         width = 0.8 / len(activations)
         for a, activation in enumerate(activations):
-            seeds = [torch.tensor(values[f"{layer}/{metric}"][activation]) for layer in LAYERS]
-            means = [s.mean().item() for s in seeds]
-            sems = [s.std().item() / math.sqrt(len(s)) if len(s) > 1 else 0.0 for s in seeds]
+            means, sems = zip(*(mean_sem(torch.tensor(values[f"{layer}/{metric}"][activation])) for layer in LAYERS),
+                              strict=True)
             ax.bar([i + a * width for i in range(len(LAYERS))], means, width, yerr=sems, capsize=2, label=activation)
         ax.set_xticks([i + 0.4 - width / 2 for i in range(len(LAYERS))], LAYERS)
         ax.set_title(metric.replace("_", " "), fontsize=9)
