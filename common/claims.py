@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Status = Literal["reproduced", "not_reproduced", "not_run"]
+STATUSES: tuple[Status, ...] = ("reproduced", "not_reproduced", "not_run")
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,11 @@ def scorecard(claims: tuple[Claim, ...], measured: dict[str, float], scale: str)
     return rows
 
 
+def count_statuses(rows: list[dict]) -> dict[Status, int]:
+    """How many scorecard rows have each status, in the order reproduced, not_reproduced, not_run."""
+    return {s: sum(r["status"] == s for r in rows) for s in STATUSES}
+
+
 def format_table(rows: list[dict]) -> str:
     """The scorecard as a fixed-width text table for the terminal."""
     head = ("claim", "source", "expected", "measured", "status")
@@ -77,6 +83,5 @@ def format_table(rows: list[dict]) -> str:
     line = "  ".join(f"{{:<{w}}}" for w in widths)
     out = [line.format(*head), line.format(*("-" * w for w in widths))]
     out += [line.format(*c) for c in cells]
-    counts = {s: sum(r["status"] == s for r in rows) for s in ("reproduced", "not_reproduced", "not_run")}
-    out.append(", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items()))
+    out.append(", ".join(f"{n} {s.replace('_', ' ')}" for s, n in count_statuses(rows).items()))
     return "\n".join(out)

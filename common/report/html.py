@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from common.claims import Claim
+from common.claims import Claim, count_statuses
 from common.report.collect import Collected, RunRecord
 
 STATUS_COLOURS = {"reproduced": "#1a7f37", "not_reproduced": "#cf222e", "not_run": "#8c959f"}
@@ -73,8 +73,7 @@ def claims_table(rows: list[dict], claims: Iterable[Claim], scale: str) -> str:
 
 
 def status_counts(rows: list[dict]) -> str:
-    counts = {s: sum(r["status"] == s for r in rows) for s in STATUS_COLOURS}
-    return " ".join(f"{badge(s, STATUS_COLOURS)} {n}" for s, n in counts.items())
+    return " ".join(f"{badge(s, STATUS_COLOURS)} {n}" for s, n in count_statuses(rows).items())
 
 
 def _run_section(record: RunRecord, out_dir: Path) -> str:
