@@ -71,11 +71,15 @@ class _Polar(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: torch.autograd.function.FunctionCtx, cross: torch.Tensor, rtol: float) -> torch.Tensor:
+        # A non-finite K (training diverged) would make LAPACK raise an opaque convergence error: decompose zeros
+        # instead and return NaN, so the NaN reaches the loss and the trainer's non-finite-loss check names the
+        # step (no host sync: the test stays on the device).
+        finite = torch.isfinite(cross).all()
         with lapack_threads(cross):
-            u, s, vh = torch.linalg.svd(cross)
+            u, s, vh = torch.linalg.svd(torch.where(finite, cross, torch.zeros_like(cross)))
         ctx.save_for_backward(u, s, vh)
         ctx.rtol = rtol
-        return u @ vh
+        return (u @ vh).masked_fill(~finite, float("nan"))
 
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
@@ -100,6 +104,7 @@ def polar_factor(cross: torch.Tensor, rtol: float = 1e-4) -> torch.Tensor:
     s_i + s_j → 0 is singular (rank-deficient K: Q is then not unique). F is regularised as
     F_ij = (s_i + s_j) / ((s_i + s_j)² + ε²), ε = rtol · s_max: exact to a relative (ε / (s_i + s_j))² where
     s_i + s_j ≫ ε, bounded by 1 / (2ε), and 0 for two null directions (whose rotation no loss can see).
-    Never NaN for a finite K, the zero matrix included (Q is then the SVD's completion, the gradient 0).
+    Never NaN for a finite K, the zero matrix included (Q is then the SVD's completion, the gradient 0); a K with
+    a NaN or inf entry gives an all-NaN Q (never a LAPACK error), so a diverged step ends as a non-finite loss.
     """
     return _Polar.apply(cross, rtol)

@@ -51,6 +51,18 @@ def test_polar_factor_never_nan_with_repeated_or_vanishing_singular_values() -> 
     assert ((x_gen @ q - x_ref).norm() <= (x_gen - x_ref).norm())
 
 
+def test_polar_factor_of_a_non_finite_matrix_is_nan_not_an_error() -> None:
+    """A diverged step (NaN / inf in K) must reach the loss as NaN, for the trainer's non-finite-loss check."""
+    for bad in (float("nan"), float("inf")):
+        cross = torch.eye(4, dtype=torch.float64)
+        cross[1, 2] = bad
+        cross.requires_grad_()
+        q = polar_factor(cross)
+        assert torch.isnan(q).all()
+        q.sum().backward()  # no LAPACK error on the way back either
+    assert torch.isfinite(polar_factor(torch.eye(4))).all()  # the guard leaves a finite K alone
+
+
 def _net(conv: str = "stochastic", **kwargs: object) -> StochasticResNet:
     torch.manual_seed(0)
     return StochasticResNet(1, 10, depth=9, width_scale=kwargs.pop("width_scale", 0.0625), conv=conv,
@@ -204,3 +216,11 @@ def test_run_trains_samples_and_ensembles(repro, run_root: Path) -> None:
     metrics = json.loads((run_dir / "summary.json").read_text())["metrics"]
     assert {"sample/acc_mean", "sample/retrained_acc", "ensemble/acc_k2"} <= metrics.keys()
     assert repro("run", "stochastic_rainbow/resnet", "model.conv=conv", *args) == 0  # a baseline: no sampling
+
+
+def test_a_diverging_run_stops_with_the_non_finite_loss_error(repro, run_root: Path, capsys) -> None:
+    """At a huge learning rate the activations overflow within a few steps: the run ends with the suite's
+    one-paragraph non-finite-loss error (exit 2), not a LAPACK convergence traceback from the alignment's SVD."""
+    assert repro("run", "stochastic_rainbow/resnet", "trainer.max_epochs=1", "data.limit_train=400",
+                 "optim.lr=1e4") == 2
+    assert "Training stopped: the loss became" in capsys.readouterr().err
