@@ -32,7 +32,9 @@ from papers.stochastic_rainbow.resnet import StochasticResNet
 ROWS = {"plain Conv2d": "conv", "FactConv, fixed noise": "factconv", "stochastic rainbow": "stochastic"}
 
 
-def time_steps(net: StochasticResNet, x: torch.Tensor, y: torch.Tensor, repeats: int, redraw: bool) -> list[float]:
+def time_steps(net: StochasticResNet, x: torch.Tensor, y: torch.Tensor, repeats: int,
+               redraw: bool) -> tuple[list[float], float]:
+    """Step times after two warm-up steps, and the last loss (a diverged net would time NaN arithmetic)."""
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     times = []
     for i in range(repeats + 2):
@@ -40,11 +42,12 @@ def time_steps(net: StochasticResNet, x: torch.Tensor, y: torch.Tensor, repeats:
         if redraw:
             redraw_all(net)
         opt.zero_grad(set_to_none=True)
-        F.cross_entropy(net(x), y).backward()
+        loss = F.cross_entropy(net(x), y)
+        loss.backward()
         opt.step()
         if i >= 2:  # two warm-up steps
             times.append(time.perf_counter() - start)
-    return times
+    return times, loss.item()
 
 
 def main() -> None:
@@ -62,18 +65,18 @@ def main() -> None:
     print(f"{cpu} | {os.cpu_count()} CPUs | torch {torch.__version__} | {torch.get_num_threads()} thread(s) | "
           f"{time.strftime('%Y-%m-%d %H:%M')} | load {os.getloadavg()[0]:.1f}")
     print(f"ResNet-{args.depth}, width scale {args.width}, batch {args.batch}, {args.repeats} timed steps")
-    print("| row | median s / step | min s / step | vs plain |")
-    print("|---|---:|---:|---:|")
+    print("| row | median s / step | min s / step | vs plain | last loss |")
+    print("|---|---:|---:|---:|---:|")
     gen = torch.Generator().manual_seed(0)
     x, y = torch.randn(args.batch, 3, 32, 32, generator=gen), torch.randint(0, 10, (args.batch,), generator=gen)
     base = None
     for name, conv in ROWS.items():
         torch.manual_seed(0)
         net = StochasticResNet(3, 10, depth=args.depth, width_scale=args.width, conv=conv).train()
-        times = time_steps(net, x, y, args.repeats, redraw=conv == "stochastic")
+        times, loss = time_steps(net, x, y, args.repeats, redraw=conv == "stochastic")
         median = statistics.median(times)
         base = base or median
-        print(f"| {name} | {median:.3f} | {min(times):.3f} | {median / base:.2f}x |", flush=True)
+        print(f"| {name} | {median:.3f} | {min(times):.3f} | {median / base:.2f}x | {loss:.3g} |", flush=True)
     print(f"load after: {os.getloadavg()[0]:.1f}")
 
 
