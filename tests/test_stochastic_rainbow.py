@@ -117,6 +117,25 @@ def test_running_alignment_of_one_batch_is_the_batch_alignment() -> None:
     torch.testing.assert_close(align(pair), batch)
 
 
+def test_alignment_residual_from_running_sums_equals_the_direct_residual() -> None:
+    """Align.residual (norms and the nuclear norm of the running K) against ‖X_gen Q − X_ref‖ / ‖X_ref‖ computed on
+    the samples themselves, Q the polar factor of the whole pass's K; 0 for features a rotation maps exactly."""
+    gen = torch.Generator().manual_seed(4)
+    align = Align(4)
+    set_align_mode(align, "accumulate")
+    pairs = [torch.randn(5, 8, 3, 3, generator=gen, dtype=torch.float64) for _ in range(2)]
+    for pair in pairs:
+        align(pair)
+    x_gen, x_ref = (torch.cat([p.chunk(2, 1)[i].transpose(0, 1).flatten(1) for p in pairs], 1).T for i in (0, 1))
+    q = polar_factor(x_gen.T @ x_ref)
+    assert align.residual() == pytest.approx(((x_gen @ q - x_ref).norm() / x_ref.norm()).item(), rel=1e-9)
+    rotation = _orthogonal(4, gen)
+    ref = torch.randn(6, 4, 2, 2, generator=gen, dtype=torch.float64)
+    set_align_mode(align, "accumulate")  # a new pass starts from zero
+    align(torch.cat([torch.einsum("bchw,dc->bdhw", ref, rotation), ref], 1))  # X_gen = X_ref Rᵀ
+    assert align.residual() == pytest.approx(0.0, abs=1e-6)
+
+
 def test_alignment_on_fewer_samples_than_channels_is_finite() -> None:
     """Documented behaviour: B·H·W < C gives a rank-deficient K; the output and the gradient stay finite."""
     align = Align(32)
@@ -137,7 +156,10 @@ def test_sampling_study_scores_the_whole_test_set(tmp_path: Path) -> None:
         assert (metrics[key] * 37) == pytest.approx(round(metrics[key] * 37), abs=1e-4)
     assert metrics["ensemble/acc_k1"] == metrics["sample/fixed_acc"] and metrics["ensemble/acc"] == metrics[
         "ensemble/acc_k3"]
-    assert json.loads((tmp_path / "sampling.json").read_text())["single"][0] == metrics["sample/fixed_acc"]
+    record = json.loads((tmp_path / "sampling.json").read_text())
+    assert record["single"][0] == metrics["sample/fixed_acc"]
+    assert len(record["align_residual"]) == 3 and 0 <= metrics["sample/align_residual_mean"] <= metrics[
+        "sample/align_residual_max"]
     assert all(m.mode == "batch" for m in net.modules() if isinstance(m, Align))  # the trained net is untouched
     assert (tmp_path / "figures/ensemble.png").stat().st_size > 0
 

@@ -17,7 +17,12 @@ basis, so the next layer's factors (learned for the reference noise) apply. Only
 Gradients reach the factors through both paths via K (no detach; `common.linalg.polar_factor`, a safe backward).
 
 At test time the alignment of one fixed sample uses a running cross-covariance K = Σ_batches X_genᵀ X_ref over
-a pass of the training set, frozen (`Align.mode`: batch | accumulate | running).
+a pass of the training set, frozen (`Align.mode`: batch | accumulate | running). The same pass measures how much
+of the reference features the rotation recovers, from running sums alone (`Align.residual`):
+
+    ‖X_gen Q − X_ref‖² / ‖X_ref‖² = (‖X_gen‖² + ‖X_ref‖² − 2 tr(Qᵀ K)) / ‖X_ref‖²,   tr(Qᵀ K) = ‖K‖_* = Σ_i s_i,
+
+0 when a rotation maps the generated features onto the reference ones, √2 for unrelated features of equal norm.
 
 Rank deficiency: with fewer samples B·H'·W' than channels C (or channels that never fire), K has rank < C and
 its polar factor is not unique: `polar_factor` returns the SVD's completion, whose free part only acts on
@@ -62,7 +67,8 @@ class Align(nn.Module):
     """[X_gen | X_ref] (B, 2C, H, W) -> X_gen Q (B, C, H, W), Q = polar(X_genᵀ X_ref) (module doc).
 
     mode: `batch` (K of this batch, training), `accumulate` (K of this batch, also summed into
-    `running_cross`), `running` (Q of the frozen `running_cross`: one fixed sample at test).
+    `running_cross`, and the squared norms of both halves into `running_norms`), `running` (Q of the frozen
+    `running_cross`: one fixed sample at test).
     """
 
     def __init__(self, channels: int) -> None:
@@ -70,6 +76,8 @@ class Align(nn.Module):
         self.channels = channels
         self.mode: AlignMode = "batch"
         self.register_buffer("running_cross", torch.zeros(channels, channels, dtype=torch.float64))
+        # [‖X_gen‖², ‖X_ref‖²] of the accumulating pass, for `residual`; not in checkpoints
+        self.register_buffer("running_norms", torch.zeros(2, dtype=torch.float64), persistent=False)
 
     def forward(self, pair: torch.Tensor) -> torch.Tensor:
         gen, ref = pair.chunk(2, dim=1)  # (B, C, H, W) each
@@ -81,8 +89,15 @@ class Align(nn.Module):
             cross = x_gen @ x_ref.T  # K = X_genᵀ X_ref over batch × positions
             if self.mode == "accumulate":
                 self.running_cross += cross.detach().double()
+                self.running_norms += torch.stack([x_gen.detach().square().sum(), x_ref.detach().square().sum()])
             q = polar_factor(cross)
         return F.conv2d(gen, q.T[:, :, None, None].to(gen.dtype))  # X_gen Q: a 1×1 conv with weight Qᵀ
+
+    def residual(self) -> float:
+        """‖X_gen Q − X_ref‖ / ‖X_ref‖ over the last accumulating pass, Q = polar(running K) (module doc)."""
+        gen_sq, ref_sq = self.running_norms.tolist()
+        nuclear = torch.linalg.svdvals(self.running_cross).sum().item()
+        return max(gen_sq + ref_sq - 2 * nuclear, 0.0) ** 0.5 / max(ref_sq, 1e-300) ** 0.5
 
     def extra_repr(self) -> str:
         return f"{self.channels}, mode={self.mode}"
@@ -95,6 +110,7 @@ def set_align_mode(net: nn.Module, mode: AlignMode) -> None:
             m.mode = mode
             if mode == "accumulate":
                 m.running_cross.zero_()
+                m.running_norms.zero_()
 
 
 @torch.no_grad()

@@ -7,6 +7,9 @@ For each of `samples` draws s = 1..S (draw s seeds its generator with seed·1000
         Scored on the WHOLE test set (`sample/acc_mean`, `_std`, `_min` over draws; `sample/fixed_acc`: draw 1).
   (ii)  draw 1 with only its Linear head retrained on its frozen training features (`sample/retrained_acc`).
   (iii) ensembles: the mean logits of the first K draws, K = 1..S (`ensemble/acc_k<K>`; `ensemble/acc` = S).
+Beside them, how well each draw's rotations recover the reference features: `Align.residual`, ‖X_gen Q − X_ref‖ /
+‖X_ref‖ over the calibration pass, per alignment (in module order) and draw (`sampling.json`); the metrics
+`sample/align_residual_mean` / `_max` are the mean / largest over alignments of the draw-mean residual.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from omegaconf import DictConfig  # noqa: E402
 from torch import nn  # noqa: E402
 
 from common.layerwise import Batches, fit_head, input_of, reestimate_norm_stats  # noqa: E402
-from papers.stochastic_rainbow.layers import redraw_all, set_align_mode  # noqa: E402
+from papers.stochastic_rainbow.layers import Align, redraw_all, set_align_mode  # noqa: E402
 
 
 @torch.no_grad()
@@ -74,10 +77,12 @@ def sampling_study(net: nn.Module, train: tuple[torch.Tensor, torch.Tensor], tes
 
     x_test, y_test = test
     total = torch.zeros(len(y_test), net.classifier.out_features, device=y_test.device)
-    single, ensemble = [], []
+    single, ensemble, residuals = [], [], []
+    aligns = [m for m in net.modules() if isinstance(m, Align)]
     for s in range(1, cfg.samples + 1):
         gen = torch.Generator(device=x_test.device).manual_seed(seed * 1000 + s)
         logits = logits_of(fix_sample(net, passes, gen), x_test, cfg.batch_size)
+        residuals.append([m.residual() for m in aligns])
         total += logits.float()
         single.append(accuracy(logits, y_test))
         ensemble.append(accuracy(total, y_test))  # argmax of the mean = argmax of the sum
@@ -85,12 +90,15 @@ def sampling_study(net: nn.Module, train: tuple[torch.Tensor, torch.Tensor], tes
             retrained = accuracy(retrained_logits(net, train, x_test, cfg, torch.Generator().manual_seed(seed)),
                                  y_test)
     acc = torch.tensor(single)
+    per_layer = torch.tensor(residuals).mean(0)  # (alignments,): the draw-mean residual of each alignment
     metrics = {"sample/fixed_acc": single[0], "sample/acc_mean": acc.mean().item(),
                "sample/acc_std": acc.std().item() if len(single) > 1 else 0.0, "sample/acc_min": acc.min().item(),
                "sample/retrained_acc": retrained, "ensemble/acc": ensemble[-1],
-               **{f"ensemble/acc_k{k}": a for k, a in enumerate(ensemble, 1)}}
-    (run_dir / "sampling.json").write_text(json.dumps({"single": single, "ensemble": ensemble,
-                                                       "retrained": retrained}, indent=1))
+               **{f"ensemble/acc_k{k}": a for k, a in enumerate(ensemble, 1)},
+               "sample/align_residual_mean": per_layer.mean().item(),
+               "sample/align_residual_max": per_layer.max().item()}
+    (run_dir / "sampling.json").write_text(json.dumps({"single": single, "ensemble": ensemble, "retrained": retrained,
+                                                       "align_residual": residuals}, indent=1))
     _plot(single, ensemble, retrained, run_dir / "figures" / "ensemble.png")
     return metrics
 
