@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.models.wavelets import scattering_filters
 from papers.rainbow.scattering import (
     EVEN_BLOCK,
     ODD_BLOCK,
@@ -18,7 +19,6 @@ from papers.rainbow.scattering import (
     LearnedScatteringNet,
     WaveletFilterBank,
     rho,
-    scattering_filters,
 )
 
 EXPECTED_PARAMS = {1 / 8: 0.20e6, 1 / 4: 0.77e6, 1 / 2: 3.07e6, 1.0: 12.25e6, 2.0: 48.9e6, 4.0: 195.5e6}

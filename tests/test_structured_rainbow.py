@@ -14,9 +14,10 @@ from common.linalg import procrustes, procrustes_rows
 from common.models.convnet import ConvNet
 from common.models.factconv import FactConv2d, factorize_convs, v1_covariance
 from common.models.resnet import resnet18
+from common.models.wavelets import FirstOrderScattering, reflect_pad
 from common.registry import RunPlan
 from papers.structured_rainbow.claims import ABLATIONS, TABLE_DATA, measure, plan
-from papers.structured_rainbow.features import RandomFeatureNet, random_kernels
+from papers.structured_rainbow.features import RandomFeatureNet, ScatteringFeatureNet, random_kernels
 from papers.structured_rainbow.resample import fresh_noise, resample_factconv
 
 
@@ -147,9 +148,49 @@ def test_feature_table_is_measured_per_cell_with_its_sem() -> None:
                for kind, acc in (("v1", 0.65), ("uniform", 0.64)) for s in range(3)}
     results[RunPlan("features", ("scale=paper", "model.name=rf_v1", *TABLE_DATA["mnist"], "seed=0"))] = {
         "test/acc": 0.99}
+    results[RunPlan("features", ("scale=paper", "model.name=rf_scattering", *TABLE_DATA["mnist"], "seed=0"))] = {
+        "test/acc": 0.97}
     out = measure(results, "paper", Path("unused"))
     assert out["rf_v1_cifar10_acc"] == pytest.approx(0.66) and out["rf_v1_cifar10_sem"] == pytest.approx(
         0.01 / 3**0.5)
     assert out["rf_v1_minus_uniform_cifar10"] == pytest.approx(0.01)
+    # the scattering row is not a random-feature net: it is the bar of the ordering claim, not part of the minimum
     assert out["rf_v1_mnist_acc"] == 0.99 and out["min_rf_acc"] == pytest.approx(0.64)
-    assert sum(p.experiment == "features" for p in plan("paper")) == 3 * 2 * 3
+    assert out["min_rf_minus_scattering"] == pytest.approx(0.02)  # MNIST only: no CIFAR-10 scattering run here
+    assert sum(p.experiment == "features" for p in plan("paper")) == 4 * 2 * 3
+
+
+def test_first_order_scattering_shapes_and_constant_images() -> None:
+    """51 channels of 8 × 8 for an RGB 32 × 32 image (kymatio's J = 2, L = 8); the wavelets have zero mean, so a
+    constant image has no first-order energy, and the unit-sum low-pass keeps its value in S0."""
+    scattering = FirstOrderScattering(32)
+    x = torch.randn(2, 3, 32, 32)
+    assert scattering(x).shape == (2, 51, 8, 8)
+    constant = scattering(torch.full((1, 3, 32, 32), 2.5)).view(1, 3, 17, 8, 8)
+    torch.testing.assert_close(constant[:, :, 0], torch.full((1, 3, 8, 8), 2.5), atol=1e-5, rtol=0)
+    assert constant[:, :, 1:].abs().max() < 1e-5
+    assert FirstOrderScattering(28)(torch.randn(1, 1, 28, 28)).shape == (1, 17, 7, 7)
+
+
+def test_first_order_scattering_is_the_direct_circular_convolution() -> None:
+    """S1 at one (j, θ) against an independent computation: |x ⋆ ψ| and ⋆ φ as sums over the periodised filter
+    taps (torch.roll), on the reflect-padded image, then cropped and subsampled."""
+    scattering = FirstOrderScattering(12, scales=2, angles=4)
+    x = torch.randn(1, 1, 12, 12, dtype=torch.float64)
+    size, pad = 12 + 8, 4
+    filters = torch.fft.ifft2(scattering.filters_hat.to(torch.complex128))  # (1 + J L, S, S) spatial, centred at 0
+    padded = reflect_pad(x, pad)[0, 0].to(torch.complex128)
+
+    def circular(image: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+        return sum(kernel[u, v] * torch.roll(image, (u, v), (0, 1)) for u in range(size) for v in range(size))
+
+    k = 1 + 1 * 4 + 2  # j = 1, the third angle
+    expected = circular(circular(padded, filters[k]).abs().to(torch.complex128), filters[0]).real
+    expected = expected[pad : pad + 12 : 4, pad : pad + 12 : 4]
+    torch.testing.assert_close(scattering(x)[0, k].double(), expected, atol=1e-4, rtol=1e-4)
+
+
+def test_scattering_net_trains_only_norm_and_readout() -> None:
+    net = ScatteringFeatureNet((1, 28, 28), 10)
+    assert {n.split(".")[0] for n, p in net.named_parameters() if p.requires_grad} == {"norm", "classifier"}
+    assert net.classifier.in_features == 17 * 7 * 7 and net(torch.randn(3, 1, 28, 28)).shape == (3, 10)

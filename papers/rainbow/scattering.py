@@ -34,58 +34,15 @@ import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from common.models.layers import FlattenLinear
+from common.models.wavelets import reflect_pad, scattering_filters
 
 PAPER_WIDTHS: tuple[int, ...] = (64, 128, 256, 512, 512, 512, 512, 512)
-SIGMA_LOWPASS = 0.8 / math.sqrt(2)
 ODD_BLOCK = {"sigma": 0.8, "xi": 3 * math.pi / 4, "stride": 1}  # blocks 1, 3, 5, 7
 EVEN_BLOCK = {"sigma": 0.8 * math.sqrt(1.5), "xi": math.pi / math.sqrt(2), "stride": 2}  # 2, 4, 6, 8
 PAD = 2  # reflect padding (pixels) before the periodic FFT convolution
-
-
-def _periodized_grid(size: int, periods: int = 2) -> tuple[Tensor, Tensor]:
-    """Row/column offsets y, x of shape (2P+1, 2P+1, size, size): u + k*size for all shifts k, so that
-    summing a function of (y, x) over the first two axes periodises it on the size x size torus."""
-    u = torch.arange(size, dtype=torch.float64, device="cpu")
-    k = torch.arange(-periods, periods + 1, dtype=torch.float64, device="cpu") * size
-    y = (k[:, None, None, None] + u[None, None, :, None]).expand(-1, k.numel(), size, size)
-    x = (k[None, :, None, None] + u[None, None, None, :]).expand(k.numel(), -1, size, size)
-    return y, x
-
-
-def scattering_filters(
-    size: int, sigma: float, xi: float, sigma_lowpass: float = SIGMA_LOWPASS, num_angles: int = 4
-) -> Tensor:
-    """Periodised spatial filters (1 + num_angles, size, size), complex128, centred at index (0, 0).
-
-    phi(u) = g_{sigma_lp}(u) / sum g_{sigma_lp}, with g_s(u) = exp(-|u|^2 / (2 s^2));
-    psi_theta(u) = g_sigma(u) (exp(i xi u_theta) - kappa_theta),  u_theta = x cos(theta) + y sin(theta)
-    (x = column, y = row offset), theta_t = (1 - t) pi / num_angles, t = 0..num_angles-1 (pi/4, 0, -pi/4,
-    -pi/2 for 4 angles); kappa_theta = sum(g e^{i xi u_theta}) / sum(g) on the torus so that sum psi = 0
-    exactly, then psi is scaled to unit L1 norm.
-    """
-    y, x = _periodized_grid(size)
-    r2 = x**2 + y**2
-    lowpass = torch.exp(-r2 / (2 * sigma_lowpass**2)).sum((0, 1))
-    filters = [(lowpass / lowpass.sum()).to(torch.complex128)]
-    gauss = torch.exp(-r2 / (2 * sigma**2))
-    gauss_p = gauss.sum((0, 1))
-    for t in range(num_angles):
-        theta = (1 - t) * math.pi / num_angles
-        gabor = (gauss * torch.exp(1j * xi * (x * math.cos(theta) + y * math.sin(theta)))).sum((0, 1))
-        psi = gabor - (gabor.sum() / gauss_p.sum()) * gauss_p
-        filters.append(psi / psi.abs().sum())
-    return torch.stack(filters)
-
-
-def _reflect_pad(x: Tensor, pad: int) -> Tensor:
-    """Reflect-pad the two spatial dims (F.pad has no complex reflect mode, so pad Re and Im)."""
-    if x.is_complex():
-        return torch.complex(_reflect_pad(x.real, pad), _reflect_pad(x.imag, pad))
-    return F.pad(x, (pad,) * 4, mode="reflect")
 
 
 class WaveletFilterBank(nn.Module):
@@ -110,7 +67,7 @@ class WaveletFilterBank(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         b, c, h, w = x.shape
-        x_hat = torch.fft.fft2(_reflect_pad(x, PAD))  # (B, C, H+4, W+4)
+        x_hat = torch.fft.fft2(reflect_pad(x, PAD))  # (B, C, H+4, W+4)
         y = torch.fft.ifft2(x_hat.unsqueeze(2) * self.filters_hat)  # (B, C, 5, H+4, W+4)
         y = y[..., PAD : PAD + h : self.stride, PAD : PAD + w : self.stride]
         return y.reshape(b, c * self.num_filters, *y.shape[-2:])

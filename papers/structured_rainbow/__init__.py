@@ -1,17 +1,18 @@
 """Structured random-feature networks: White, Chaudhary, Wolf, Lajoie, Harris, "Learning and Aligning Structured
 Random Feature Networks" (ICLR 2024 Re-Align workshop). Convolutions whose weights are fixed noise times learned
 channel and spatial covariance factors (FactConv2d); resampling the noise with weight and activation alignment;
-the table of fixed random-feature networks (V1-like, uniform, Gaussian kernels).
+the table of fixed random-feature networks (V1-like, uniform, Gaussian kernels) and its scattering row.
 """
 
 from common.models import register_model
 from common.registry import PaperSpec, register
 from papers.structured_rainbow.claims import CLAIMS, measure, plan
-from papers.structured_rainbow.features import FEATURES, RandomFeatureNet
+from papers.structured_rainbow.features import FEATURES, RandomFeatureNet, ScatteringFeatureNet
 from papers.structured_rainbow.module import build_module
 
 for _kind in FEATURES:  # the feature table's networks: model.name = rf_v1 | rf_uniform | rf_gaussian
     register_model(f"rf_{_kind}", lambda m, shape, k, kind=_kind: RandomFeatureNet(shape, k, kind, width=m.width))
+register_model("rf_scattering", lambda m, shape, k: ScatteringFeatureNet(shape, k))  # the table's scattering row
 
 PAPER = register(PaperSpec(
     name="structured_rainbow",

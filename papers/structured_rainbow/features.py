@@ -12,6 +12,10 @@ Only the BatchNorm affines and the readout learn. The fixed kernels, one per (ou
 - uniform:  PyTorch's default conv init, U(−1/√fan_in, 1/√fan_in)
 - gaussian: N(0, 1 / fan_in) iid: the white-noise control with V1's average variance (the public code's
             "Gaussian" init never fires, so its row probably equals uniform: ours is a real Gaussian)
+
+The table's last row, "scattering + linear", is `ScatteringFeatureNet`: first-order scattering coefficients
+(`common.models.wavelets.FirstOrderScattering`, J = 2, L = 8 as kymatio's: 51 channels of 8 × 8 for an RGB 32 × 32
+image), BatchNorm (as every feature of the random-feature nets), Linear.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.models.factconv import v1_covariance
+from common.models.wavelets import FirstOrderScattering
 
 FEATURES = ("v1", "uniform", "gaussian")
 
@@ -66,4 +71,23 @@ class RandomFeatureNet(nn.Module):
 
     def weight_layers(self) -> list[nn.Module]:
         """The learned weight layers: the readout only (the convs are fixed)."""
+        return [self.classifier]
+
+
+class ScatteringFeatureNet(nn.Module):
+    """x -> Linear(BN(S x)), S the fixed first-order scattering (J = 2, L = 8); BN affines and readout learn."""
+
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int, scales: int = 2, angles: int = 8) -> None:
+        super().__init__()
+        c, size = input_shape[0], input_shape[-1]
+        self.scattering = FirstOrderScattering(size, scales, angles)
+        channels = c * self.scattering.channels_per_input
+        self.norm = nn.BatchNorm2d(channels)
+        self.classifier = nn.Linear(channels * (-(-size // 2**scales)) ** 2, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.norm(self.scattering(x)).flatten(1))
+
+    def weight_layers(self) -> list[nn.Module]:
+        """The learned weight layers: the readout only."""
         return [self.classifier]

@@ -11,7 +11,7 @@ from torch import nn
 from common.classifier import ImageClassifier
 from common.models import build_model
 from common.models.factconv import factorize_convs
-from papers.structured_rainbow.features import RandomFeatureNet
+from papers.structured_rainbow.features import RandomFeatureNet, ScatteringFeatureNet
 from papers.structured_rainbow.study import resampling_study
 
 
@@ -31,8 +31,8 @@ class StructuredRainbowModule(ImageClassifier):
 
 
 def build_module(cfg: DictConfig, datamodule: Any) -> ImageClassifier:
-    """A random-feature net (the feature table) trains as it is; any other model is factorised and resampled."""
+    """A net of the feature table trains as it is; any other model is factorised and resampled."""
     net = build_model(cfg.model, datamodule.input_shape, datamodule.num_classes)
-    if isinstance(net, RandomFeatureNet):
+    if isinstance(net, RandomFeatureNet | ScatteringFeatureNet):
         return ImageClassifier(cfg, net)
     return StructuredRainbowModule(cfg, factorize(net, cfg.factconv))
