@@ -58,6 +58,11 @@ def reflect_pad(x: Tensor, pad: int) -> Tensor:
     return F.pad(x, (pad,) * 4, mode="reflect")
 
 
+def circular_convolve(x_hat: Tensor, filters_hat: Tensor) -> Tensor:
+    """x ⋆ ψ_k for every filter k, circular, from spectra: (B, C, S, S) images, (K, S, S) filters -> (B, C, K, S, S)."""
+    return torch.fft.ifft2(x_hat.unsqueeze(2) * filters_hat)
+
+
 class FirstOrderScattering(nn.Module):
     """Scattering coefficients of order 0 and 1 at scales j < J and L angles (fixed, nothing learns):
 
@@ -85,17 +90,13 @@ class FirstOrderScattering(nn.Module):
     def channels_per_input(self) -> int:
         return 1 + self.scales * self.angles
 
-    def _conv(self, x_hat: Tensor, filters_hat: Tensor) -> Tensor:
-        """Circular convolution of padded images (given by their FFT (B, C, S, S)) with filters (K, S, S)."""
-        return torch.fft.ifft2(x_hat.unsqueeze(2) * filters_hat)  # (B, C, K, S, S)
-
     def forward(self, x: Tensor) -> Tensor:
         b, c, h, w = x.shape
         p, step = self.pad, 2**self.scales
         x_hat = torch.fft.fft2(reflect_pad(x.float(), p))  # (B, C, S, S)
         lowpass_hat = self.filters_hat[:1]
-        order0 = self._conv(x_hat, lowpass_hat).real  # (B, C, 1, S, S)
-        modulus = self._conv(x_hat, self.filters_hat[1:]).abs()  # |x ⋆ ψ_{j,θ}|: (B, C, J L, S, S)
+        order0 = circular_convolve(x_hat, lowpass_hat).real  # (B, C, 1, S, S)
+        modulus = circular_convolve(x_hat, self.filters_hat[1:]).abs()  # |x ⋆ ψ_{j,θ}|: (B, C, J L, S, S)
         order1 = torch.fft.ifft2(torch.fft.fft2(modulus) * lowpass_hat).real
         out = torch.cat([order0, order1], 2)[..., p : p + h : step, p : p + w : step]
         return out.reshape(b, c * self.channels_per_input, *out.shape[-2:]).to(x.dtype)

@@ -37,7 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from common.models.layers import FlattenLinear
-from common.models.wavelets import reflect_pad, scattering_filters
+from common.models.wavelets import circular_convolve, reflect_pad, scattering_filters
 
 PAPER_WIDTHS: tuple[int, ...] = (64, 128, 256, 512, 512, 512, 512, 512)
 ODD_BLOCK = {"sigma": 0.8, "xi": 3 * math.pi / 4, "stride": 1}  # blocks 1, 3, 5, 7
@@ -67,8 +67,7 @@ class WaveletFilterBank(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         b, c, h, w = x.shape
-        x_hat = torch.fft.fft2(reflect_pad(x, PAD))  # (B, C, H+4, W+4)
-        y = torch.fft.ifft2(x_hat.unsqueeze(2) * self.filters_hat)  # (B, C, 5, H+4, W+4)
+        y = circular_convolve(torch.fft.fft2(reflect_pad(x, PAD)), self.filters_hat)  # (B, C, 5, H+4, W+4)
         y = y[..., PAD : PAD + h : self.stride, PAD : PAD + w : self.stride]
         return y.reshape(b, c * self.num_filters, *y.shape[-2:])
 
