@@ -52,8 +52,9 @@ def compiled_aru(width: int) -> Callable[[torch.Tensor], torch.Tensor]:
 def time_row(step: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, repeats: int) -> list[float]:
     start = time.perf_counter()
     step(x).backward()  # warm-up (and compilation, for a compiled row)
-    if time.perf_counter() - start > 5:
-        print(f"(warm-up took {time.perf_counter() - start:.1f} s)")
+    warm_up = time.perf_counter() - start
+    if warm_up > 5:
+        print(f"(warm-up took {warm_up:.1f} s)")
     times = []
     for _ in range(repeats):
         start = time.perf_counter()

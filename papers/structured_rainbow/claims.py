@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from common.claims import Claim, Expectation  # noqa: E402
 from common.registry import RunPlan  # noqa: E402
+from papers.structured_rainbow.features import FEATURES  # noqa: E402  (the rows with random kernels)
 
 PAPER_SCALES = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0)
 ABLATIONS = {
@@ -39,7 +40,6 @@ TABLE = {"v1": {"cifar10": (0.6540, 0.0038), "mnist": (0.9904, 0.0004)},
          "uniform": {"cifar10": (0.6470, 0.0035), "mnist": (0.9910, 0.0004)},
          "gaussian": {"cifar10": (0.6403, 0.0007), "mnist": (0.9905, 0.0)},
          "scattering": {"cifar10": (0.6097, 0.0001), "mnist": (0.9707, 0.0)}}
-RANDOM_FEATURES = ("v1", "uniform", "gaussian")  # the rows with random kernels (the last row is scattering)
 TABLE_DATA = {"cifar10": (), "mnist": ("data.name=mnist", "data.augment=false")}
 TRIALS = 3
 
@@ -106,11 +106,11 @@ def measure_table(results: dict[RunPlan, dict[str, float]]) -> dict[str, float]:
     for (kind, data), accs in cells.items():
         out[f"rf_{kind}_{data}_acc"] = statistics.mean(accs)
         out[f"rf_{kind}_{data}_sem"] = statistics.stdev(accs) / len(accs) ** 0.5 if len(accs) > 1 else 0.0
-    random = [accs for (kind, _), accs in cells.items() if kind in RANDOM_FEATURES]
+    random = [accs for (kind, _), accs in cells.items() if kind in FEATURES]
     if random:
         out["min_rf_acc"] = min(min(accs) for accs in random)
     gaps = [out[f"rf_{kind}_{data}_acc"] - out[f"rf_scattering_{data}_acc"] for kind, data in cells
-            if kind in RANDOM_FEATURES and ("scattering", data) in cells]
+            if kind in FEATURES and ("scattering", data) in cells]
     if gaps:
         out["min_rf_minus_scattering"] = min(gaps)
     if {("v1", "cifar10"), ("uniform", "cifar10")} <= cells.keys():
