@@ -13,9 +13,9 @@ import numpy as np
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
-def _labels(n: int, rng: np.random.Generator) -> np.ndarray:
+def _labels(n: int, rng: np.random.Generator, classes: int = 10) -> np.ndarray:
     """Every class equally often (as far as n allows), shuffled."""
-    return rng.permutation(np.arange(n) % 10).astype(np.uint8)
+    return rng.permutation(np.arange(n) % classes).astype(np.uint8)
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -75,5 +75,32 @@ def write_cifar10_batches(root: Path, n_per_batch: int = 20, seed: int = 0) -> P
         b"num_vis": 3 * 32 * 32,
     }
     with (folder / "batches.meta").open("wb") as f:
+        pickle.dump(meta, f)
+    return folder
+
+
+def write_cifar100_files(root: Path, n_train: int = 200, n_test: int = 100, seed: int = 0) -> Path:
+    """Write random CIFAR-100 python-format pickles to ``<root>/cifar-100-python``; returns that folder.
+
+    ``train`` and ``test`` dicts with the real bytes keys (``b"data"`` uint8 (N, 3072), ``b"fine_labels"`` in
+    0..99, ``b"coarse_labels"`` in 0..19, ...), plus ``meta``.
+    """
+    rng = np.random.default_rng(seed)
+    folder = Path(root) / "cifar-100-python"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, n in (("train", n_train), ("test", n_test)):
+        fine = [int(c) for c in _labels(n, rng, classes=100)]
+        batch = {
+            b"batch_label": f"{name}ing batch 1 of 1".encode(),
+            b"fine_labels": fine,
+            b"coarse_labels": [c // 5 for c in fine],
+            b"data": rng.integers(0, 256, (n, 3 * 32 * 32), dtype=np.uint8),
+            b"filenames": [f"img_{i}.png".encode() for i in range(n)],
+        }
+        with (folder / name).open("wb") as f:
+            pickle.dump(batch, f)
+    meta = {b"fine_label_names": [f"class_{c}".encode() for c in range(100)],
+            b"coarse_label_names": [f"superclass_{c}".encode() for c in range(20)]}
+    with (folder / "meta").open("wb") as f:
         pickle.dump(meta, f)
     return folder

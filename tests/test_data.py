@@ -17,7 +17,7 @@ from common.data import DATASETS, TensorBatches, TensorDataModule, build_datamod
 from common.data.batches import epoch_seed, num_batches, random_crop_flip, shard
 from common.data.sources import IMAGENET_MEAN, IMAGENET_STD, LUMA, MNIST_MEAN, MNIST_STD
 from common.errors import UserError
-from tests.datafiles import idx_bytes, write_cifar10_batches, write_mnist_idx
+from tests.datafiles import idx_bytes, write_cifar10_batches, write_cifar100_files, write_mnist_idx
 
 DATA_DEFAULTS = {
     "name": "mnist5k",
@@ -32,6 +32,7 @@ DATA_DEFAULTS = {
     "augment": False,
     "flatten": False,
     "limit_train": None,
+    "per_class": None,
 }
 
 
@@ -72,8 +73,8 @@ def test_defaults_yaml_has_exactly_the_data_keys() -> None:
 
 
 def test_unknown_name_lists_valid_names() -> None:
-    assert DATASETS == ("mnist5k", "digits", "mnist", "cifar10")
-    with pytest.raises(UserError, match="mnist5k, digits, mnist, cifar10"):
+    assert DATASETS == ("mnist5k", "digits", "mnist", "cifar10", "cifar100")
+    with pytest.raises(UserError, match="mnist5k, digits, mnist, cifar10, cifar100"):
         build_datamodule(data_cfg(name="imagenet"), 0)
 
 
@@ -123,6 +124,49 @@ def test_cifar10_grayscale_and_flatten(tmp_path: Path) -> None:
     x, y = next(iter(gray.train_dataloader()))
     assert x.shape == (90, 1024) and y.shape == (90,)
     assert gray.train_tensors()[0].shape == (90, 1024)
+
+
+def test_cifar100_files(tmp_path: Path) -> None:
+    folder = write_cifar100_files(tmp_path, n_train=300, n_test=100)
+    dm = loaded(data_cfg(name="cifar100", root=str(tmp_path), val_size=50))
+    s = dm._loaded()
+    assert (len(s.train), len(s.val), len(s.test)) == (250, 50, 100)
+    assert dm.input_shape == (3, 32, 32) and dm.num_classes == 100
+    # the fine labels, not the coarse ones, and the test split in file order with its pixels
+    with (folder / "test").open("rb") as f:
+        raw = pickle.load(f, encoding="bytes")
+    assert s.test.y.tolist() == raw[b"fine_labels"]
+    mean, std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    pixels = (s.test.x * std + mean) * 255
+    torch.testing.assert_close(pixels, torch.tensor(raw[b"data"].reshape(-1, 3, 32, 32), dtype=torch.float32),
+                               atol=1e-3, rtol=0)
+
+
+def test_cifar100_without_fine_labels_says_so(tmp_path: Path) -> None:
+    path = write_cifar100_files(tmp_path) / "train"
+    path.write_bytes(pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 1]}))
+    with pytest.raises(UserError, match=r"CIFAR-100 file .*train has no fine_labels .*cifar-100-python"):
+        loaded(data_cfg(name="cifar100", root=str(tmp_path), val_size=8))
+
+
+def test_per_class_keeps_a_balanced_subset_in_permuted_order(mnist5k: TensorDataModule) -> None:
+    full = mnist5k._loaded().train
+    kept = loaded(data_cfg(per_class=50))._loaded()
+    assert torch.bincount(kept.train.y).tolist() == [50] * 10
+    # the first 50 of each class of the permuted split, in the same order; val and test untouched
+    first = [i for i, c in enumerate(full.y.tolist()) if (full.y[:i] == c).sum() < 50]
+    torch.testing.assert_close(kept.train.x, full.x[first])
+    torch.testing.assert_close(kept.val.y, mnist5k._loaded().val.y)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"per_class": 1000}, r"per_class=1000 asks for 1000 .* class \d of data.name=mnist5k has only \d+"),
+    ({"per_class": 0}, "must be null or a positive integer"),
+    ({"per_class": 50, "limit_train": 100}, "set one of them"),
+])
+def test_bad_per_class_says_what_to_do(overrides: dict, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        loaded(data_cfg(**overrides))
 
 
 def test_mnist5k_splits_and_label_column(mnist5k: TensorDataModule) -> None:

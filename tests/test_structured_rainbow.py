@@ -16,9 +16,10 @@ from common.models.factconv import FactConv2d, factorize_convs, v1_covariance
 from common.models.resnet import resnet18
 from common.models.wavelets import FirstOrderScattering, reflect_pad
 from common.registry import RunPlan
-from papers.structured_rainbow.claims import ABLATIONS, TABLE_DATA, measure, plan
+from papers.structured_rainbow.claims import ABLATIONS, CLAIMS, COLUMNS, measure, plan
 from papers.structured_rainbow.features import RandomFeatureNet, ScatteringFeatureNet, random_kernels
 from papers.structured_rainbow.resample import fresh_noise, resample_factconv
+from tests.datafiles import write_cifar10_batches, write_cifar100_files
 
 
 @pytest.mark.parametrize(("n", "d"), [(5, 12), (12, 5), (8, 8)])
@@ -115,6 +116,24 @@ def test_run_trains_resamples_and_reports_cosines(repro, run_root: Path) -> None
     assert (run_dir / "figures/resampling.png").stat().st_size > 0
 
 
+def test_the_cifar100_and_50_per_class_columns_train_from_real_format_files(repro, run_root: Path,
+                                                                              tmp_path: Path) -> None:
+    """The paper-scale columns on tiny CIFAR-100 / CIFAR-10 pickles: a 100-way readout, a balanced subset."""
+    write_cifar100_files(tmp_path, n_train=300, n_test=100)
+    write_cifar10_batches(tmp_path, n_per_batch=40)
+    small = ["scale=paper", f"data.root={tmp_path}", "data.val_size=20", "trainer.max_epochs=1", "model.width=4"]
+    for column in ("data.name=cifar100", "data.per_class=3"):
+        assert repro("run", "structured_rainbow/features", *small, column, "model.name=rf_uniform") == 0
+    runs = {d.name: d for d in (run_root / "structured_rainbow/features").iterdir()}
+    [c100] = [d for name, d in runs.items() if "cifar100" in name]
+    [few] = [d for name, d in runs.items() if "per_class" in name]
+    weights = torch.load(c100 / "checkpoints/last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    assert next(w for k, w in weights.items() if k.endswith("classifier.weight")).shape[0] == 100
+    assert json.loads((c100 / "summary.json").read_text())["status"] == "finished"
+    # 3 images of each of the 10 classes: one epoch of the 30, in one batch of 128
+    assert json.loads((few / "summary.json").read_text())["steps"] == 1
+
+
 @pytest.mark.parametrize(("kind", "variance"), [("uniform", 1 / 3), ("gaussian", 1.0), ("v1", 1.0)])
 def test_random_kernels_have_the_stated_variance(kind: str, variance: float) -> None:
     """Per-tap variance × fan_in: 1/3 for U(±1/√fan_in), 1 for N(0, 1/fan_in) and for V1 (trace-normalised)."""
@@ -144,20 +163,33 @@ def test_random_feature_net_trains_only_norms_and_readout() -> None:
 
 
 def test_feature_table_is_measured_per_cell_with_its_sem() -> None:
+    mnist, few = COLUMNS["paper"]["mnist"], COLUMNS["paper"]["cifar10_50"]
     results = {RunPlan("features", ("scale=paper", f"model.name=rf_{kind}", f"seed={s}")): {"test/acc": acc + s / 100}
                for kind, acc in (("v1", 0.65), ("uniform", 0.64)) for s in range(3)}
-    results[RunPlan("features", ("scale=paper", "model.name=rf_v1", *TABLE_DATA["mnist"], "seed=0"))] = {
-        "test/acc": 0.99}
-    results[RunPlan("features", ("scale=paper", "model.name=rf_scattering", *TABLE_DATA["mnist"], "seed=0"))] = {
-        "test/acc": 0.97}
+    results[RunPlan("features", ("scale=paper", "model.name=rf_v1", *mnist, "seed=0"))] = {"test/acc": 0.99}
+    results[RunPlan("features", ("scale=paper", "model.name=rf_scattering", *mnist, "seed=0"))] = {"test/acc": 0.97}
+    for kind, acc in (("v1", 0.42), ("gaussian", 0.41), ("scattering", 0.45)):
+        results[RunPlan("features", ("scale=paper", f"model.name=rf_{kind}", *few, "seed=0"))] = {"test/acc": acc}
     out = measure(results, "paper", Path("unused"))
     assert out["rf_v1_cifar10_acc"] == pytest.approx(0.66) and out["rf_v1_cifar10_sem"] == pytest.approx(
         0.01 / 3**0.5)
     assert out["rf_v1_minus_uniform_cifar10"] == pytest.approx(0.01)
-    # the scattering row is not a random-feature net: it is the bar of the ordering claim, not part of the minimum
+    assert out["rf_v1_cifar10_50_acc"] == 0.42 and out["rf_scattering_cifar10_50_acc"] == 0.45
+    # scattering is not a random-feature net, and the few-image column has its own claim: neither is in the minimum
     assert out["rf_v1_mnist_acc"] == 0.99 and out["min_rf_acc"] == pytest.approx(0.64)
     assert out["min_rf_minus_scattering"] == pytest.approx(0.02)  # MNIST only: no CIFAR-10 scattering run here
-    assert sum(p.experiment == "features" for p in plan("paper")) == 4 * 2 * 3
+    assert out["min_scattering_minus_rf_few"] == pytest.approx(0.03)  # 0.45 − 0.42, the best random row
+    assert sum(p.experiment == "features" for p in plan("paper")) == 4 * 4 * 3
+    claims = {c.id: c for c in CLAIMS}
+    assert claims["table_scattering_cifar10_50"].expected["paper"].value == 0.4825
+
+
+def test_smoke_feature_table_names_its_columns_after_the_digits() -> None:
+    runs = [p for p in plan("smoke") if p.experiment == "features"]
+    assert len(runs) == 4 * 2
+    out = measure({p: {"test/acc": 0.9 + 0.01 * i} for i, p in enumerate(runs)}, "smoke", Path("unused"))
+    assert {"rf_v1_mnist5k_acc", "rf_v1_mnist5k_50_acc", "min_scattering_minus_rf_few"} <= out.keys()
+    assert not any("cifar" in key for key in out)
 
 
 def test_first_order_scattering_shapes_and_constant_images() -> None:

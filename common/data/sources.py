@@ -36,6 +36,19 @@ class Source:
     num_classes: int = 10
 
 
+def _cifar_source(layout: cifar.CifarLayout) -> Source:
+    """CIFAR-10 / CIFAR-100, both normalised with the ImageNet statistics (the rainbow paper's choice)."""
+    return Source(
+        (3, 32, 32),
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        lambda root: cifar.read_split(layout, root, "train"),
+        lambda root: cifar.read_split(layout, root, "test"),
+        lambda root: cifar.download(layout, root),
+        layout.num_classes,
+    )
+
+
 SOURCES: dict[str, Source] = {
     "mnist5k": Source((1, 28, 28), MNIST_MEAN, MNIST_STD, lambda _root: small.read_mnist5k(), None, None),
     "digits": Source((1, 8, 8), DIGITS_MEAN, DIGITS_STD, lambda _root: small.read_digits(), None, None),
@@ -47,14 +60,8 @@ SOURCES: dict[str, Source] = {
         lambda root: mnist.read_split(root, "test"),
         mnist.download,
     ),
-    "cifar10": Source(
-        (3, 32, 32),
-        IMAGENET_MEAN,
-        IMAGENET_STD,
-        lambda root: cifar.read_split(root, "train"),
-        lambda root: cifar.read_split(root, "test"),
-        cifar.download,
-    ),
+    "cifar10": _cifar_source(cifar.CIFAR10),
+    "cifar100": _cifar_source(cifar.CIFAR100),
 }
 
 
@@ -118,6 +125,9 @@ def _check_sizes(cfg: DictConfig, n: int, holds_out_test: bool) -> None:
             f"{sizes} holds out {sum(held.values())} of the {n} training examples of data.name={cfg.name}, "
             "leaving none to train on. Lower them."
         )
+    if cfg.per_class is not None and cfg.limit_train is not None:
+        raise UserError(f"data.per_class={cfg.per_class} and data.limit_train={cfg.limit_train} both limit the "
+                        "training split: set one of them (the other to null).")
     left, limit = n - sum(held.values()), cfg.limit_train
     count = isinstance(limit, int) and not isinstance(limit, bool) and 1 <= limit <= left
     if limit is not None and not (count or (isinstance(limit, float) and 0 < limit <= 1)):
@@ -125,6 +135,29 @@ def _check_sizes(cfg: DictConfig, n: int, holds_out_test: bool) -> None:
             f"data.limit_train={limit!r} must be null, an integer in 1..{left} (the training examples "
             f"of data.name={cfg.name} left after the val/test split) or a fraction in (0, 1]. Fix it in the config."
         )
+
+
+def first_per_class(y: Tensor, count: int | None, num_classes: int, name: str) -> Tensor:
+    """Indices (in order) of the first `count` examples of every class in labels `y`; all of them for None.
+
+    `data.per_class` (e.g. the feature table's "CIFAR-10, 50 images per class" column). A class with fewer than
+    `count` examples is an error: the split would no longer be balanced.
+    """
+    if count is None:
+        return torch.arange(len(y))
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise UserError(f"data.per_class={count!r} must be null or a positive integer. Fix it in the config.")
+    have = torch.bincount(y, minlength=num_classes)
+    if have.min() < count:
+        short = int(have.argmin())
+        raise UserError(f"data.per_class={count} asks for {count} training examples of each class, but class "
+                        f"{short} of data.name={name} has only {int(have[short])} after the val/test split. Lower "
+                        "data.per_class (or data.val_size).")
+    rank = torch.empty_like(y)  # position of each example among those of its class
+    for c in range(num_classes):
+        members = (y == c).nonzero().flatten()
+        rank[members] = torch.arange(len(members))
+    return (rank < count).nonzero().flatten()
 
 
 def kept_examples(limit: int | float | None, n: int) -> int:
@@ -139,7 +172,8 @@ def load_splits(source: Source, cfg: DictConfig) -> Splits:
 
     Held-out examples come from a fixed permutation of the training pool: test (only when the dataset has
     no official test split) takes the first ``test_size``, val the next ``val_size``, train the rest in
-    permuted order, so ``limit_train`` (a count or a fraction) keeps a random, not a class-sorted, subset.
+    permuted order, so ``limit_train`` (a count or a fraction) keeps a random, not a class-sorted, subset, and
+    ``per_class`` the first N of each class in that order.
     """
     root = Path(str(cfg.root)).expanduser()
     holds_out_test = source.read_test is None
@@ -153,6 +187,7 @@ def load_splits(source: Source, cfg: DictConfig) -> Splits:
         x, y = source.read_test(root)
         test = Split(normalise(x, source, cfg.grayscale), y)
     train = pool.take(perm[cfg.val_size :])
+    train = train.take(first_per_class(train.y, cfg.per_class, source.num_classes, cfg.name))
     train = train.take(slice(None, kept_examples(cfg.limit_train, len(train))))
     fill = normalise(torch.zeros(1, source.shape[0], 1, 1), source, cfg.grayscale).flatten()
     return Splits(train=train, val=pool.take(perm[: cfg.val_size]), test=test, fill=fill)
