@@ -4,8 +4,11 @@ Rows (the same `papers/stochastic_rainbow/resnet.py: StochasticResNet`, CIFAR-sh
 one step = forward, cross-entropy, backward, SGD step (momentum 0.9, wd 5e-4)):
 - `plain Conv2d`: conv="conv" (nn.Conv2d, no alignment): the reference cost;
 - `FactConv, fixed noise`: conv="factconv" (the weight W0 (R_c ⊗ R_s) rebuilt every step, no alignment);
-- `stochastic rainbow`: conv="stochastic" (every W_gen redrawn, both paths in one conv of 2 C_out channels,
-  K = X_genᵀ X_ref and its polar factor (SVD) at every alignment, backward through both).
+- `stochastic rainbow`: conv="stochastic" (every W_gen redrawn, the generated path on the whole batch and the
+  reference path on all of it, K = X_genᵀ X_ref and its polar factor (SVD) at every alignment, backward through
+  both): the paper's step;
+- `stochastic, f = F` for each F of `--fractions` (default 0.5 0.25): the reference path on the first ⌈F B⌉
+  examples only (`model.reference_fraction`, our cheaper estimate of K).
 Each row: two untimed warm-up steps, then `--repeats` timed steps; medians (and minima) and the ratio to plain.
 Torch threads: `--threads` (default: torch's). The 1-minute load average is printed: on a shared machine
 absolute times carry that noise, the ratios less so.
@@ -29,13 +32,14 @@ import torch.nn.functional as F
 from papers.stochastic_rainbow.layers import redraw_all
 from papers.stochastic_rainbow.resnet import StochasticResNet
 
-ROWS = {"plain Conv2d": "conv", "FactConv, fixed noise": "factconv", "stochastic rainbow": "stochastic"}
+ROWS = {"plain Conv2d": ("conv", 1.0), "FactConv, fixed noise": ("factconv", 1.0),
+        "stochastic rainbow": ("stochastic", 1.0)}
 
 
 def time_steps(net: StochasticResNet, x: torch.Tensor, y: torch.Tensor, repeats: int,
                redraw: bool) -> tuple[list[float], float]:
     """Step times after two warm-up steps, and the last loss (a diverged net would time NaN arithmetic)."""
-    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     times = []
     for i in range(repeats + 2):
         start = time.perf_counter()
@@ -57,6 +61,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--fractions", type=float, nargs="*", default=[0.5, 0.25],
+                        help="reference fractions below 1 to time as extra stochastic rows")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -70,9 +76,11 @@ def main() -> None:
     gen = torch.Generator().manual_seed(0)
     x, y = torch.randn(args.batch, 3, 32, 32, generator=gen), torch.randint(0, 10, (args.batch,), generator=gen)
     base = None
-    for name, conv in ROWS.items():
+    rows = ROWS | {f"stochastic, f = {f:g}": ("stochastic", f) for f in args.fractions}
+    for name, (conv, fraction) in rows.items():
         torch.manual_seed(0)
-        net = StochasticResNet(3, 10, depth=args.depth, width_scale=args.width, conv=conv).train()
+        net = StochasticResNet(3, 10, depth=args.depth, width_scale=args.width, conv=conv,
+                               reference_fraction=fraction).train()
         times, loss = time_steps(net, x, y, args.repeats, redraw=conv == "stochastic")
         median = statistics.median(times)
         base = base or median

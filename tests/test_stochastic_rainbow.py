@@ -4,6 +4,7 @@ alignment, the pre-BN ResNets, evaluation, claims and bad input."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,15 @@ from common.errors import UserError
 from common.linalg import polar_factor
 from common.models.factconv import noise_std
 from papers.stochastic_rainbow.claims import SMOKE_RANKS, _setting, measure, plan
-from papers.stochastic_rainbow.layers import Align, StochasticFactConv2d, redraw_all, set_align_mode
+from papers.stochastic_rainbow.layers import (
+    Align,
+    StochasticFactConv2d,
+    redraw_all,
+    reference_count,
+    set_align_mode,
+    set_reference_fraction,
+    split_pair,
+)
 from papers.stochastic_rainbow.module import StochasticRainbowModule, build_net
 from papers.stochastic_rainbow.resnet import StochasticResNet
 from papers.stochastic_rainbow.study import fix_sample, sampling_study
@@ -109,7 +118,7 @@ def test_redraw_changes_only_the_generated_noise_with_the_training_law() -> None
 
 def test_running_alignment_of_one_batch_is_the_batch_alignment() -> None:
     align = Align(4)
-    pair = torch.randn(5, 8, 3, 3)
+    pair = torch.randn(10, 4, 3, 3)  # 5 generated rows, then their 5 reference rows
     batch = align(pair)
     set_align_mode(align, "accumulate")
     align(pair)
@@ -123,26 +132,60 @@ def test_alignment_residual_from_running_sums_equals_the_direct_residual() -> No
     gen = torch.Generator().manual_seed(4)
     align = Align(4)
     set_align_mode(align, "accumulate")
-    pairs = [torch.randn(5, 8, 3, 3, generator=gen, dtype=torch.float64) for _ in range(2)]
+    pairs = [torch.randn(10, 4, 3, 3, generator=gen, dtype=torch.float64) for _ in range(2)]
     for pair in pairs:
         align(pair)
-    x_gen, x_ref = (torch.cat([p.chunk(2, 1)[i].transpose(0, 1).flatten(1) for p in pairs], 1).T for i in (0, 1))
+    x_gen, x_ref = (torch.cat([p.chunk(2)[i].transpose(0, 1).flatten(1) for p in pairs], 1).T for i in (0, 1))
     q = polar_factor(x_gen.T @ x_ref)
     assert align.residual() == pytest.approx(((x_gen @ q - x_ref).norm() / x_ref.norm()).item(), rel=1e-9)
     rotation = _orthogonal(4, gen)
     ref = torch.randn(6, 4, 2, 2, generator=gen, dtype=torch.float64)
     set_align_mode(align, "accumulate")  # a new pass starts from zero
-    align(torch.cat([torch.einsum("bchw,dc->bdhw", ref, rotation), ref], 1))  # X_gen = X_ref Rᵀ
+    align(torch.cat([torch.einsum("bchw,dc->bdhw", ref, rotation), ref]))  # X_gen = X_ref Rᵀ
     assert align.residual() == pytest.approx(0.0, abs=1e-6)
 
 
 def test_alignment_on_fewer_samples_than_channels_is_finite() -> None:
     """Documented behaviour: B·H·W < C gives a rank-deficient K; the output and the gradient stay finite."""
     align = Align(32)
-    pair = torch.randn(2, 64, 2, 2, requires_grad=True)  # 8 samples of 32 channels
+    pair = torch.randn(4, 32, 2, 2, requires_grad=True)  # 2 examples: 8 samples of 32 channels
     out = align(pair)
     out.square().sum().backward()
     assert torch.isfinite(out).all() and torch.isfinite(pair.grad).all()
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.25, 1 / 3, 0.5, 1.0])
+@pytest.mark.parametrize("shape", [(64, 32, 32), (512, 4, 4), (64, 1, 1)])
+def test_a_pair_splits_back_into_its_batch_and_reference_rows(fraction: float, shape: tuple[int, ...]) -> None:
+    floor = 2 * shape[0] / (shape[1] * shape[2])  # K gets at least 2 C samples (positions x examples)
+    for batch in range(1, 300):
+        m = reference_count(batch, fraction, shape)
+        assert m == min(batch, max(1, math.ceil(round(fraction * batch, 6)), math.ceil(floor)))
+        gen, ref = split_pair(torch.zeros(batch + m, *shape[:1], 1, 1).expand(-1, -1, *shape[1:]), fraction)
+        assert (len(gen), len(ref)) == (batch, m)
+
+
+def test_a_reference_fraction_aligns_on_the_first_examples_of_the_batch() -> None:
+    """f = 1/2: K (hence every Q) comes from the first half of the batch, so with BatchNorm on running statistics the
+    first half's outputs are those of the f = 1 net on the first half alone; the second half still gets outputs."""
+    net = _net(reference_fraction=0.5).eval()  # eval: BatchNorm per example; the alignments stay per batch
+    x = torch.randn(8, 1, 32, 32, dtype=torch.float64)  # last stage 32 channels at 4 x 4: the floor 2C / HW = 4
+    half = net(x)
+    set_reference_fraction(net, 1.0)
+    torch.testing.assert_close(half[:4], net(x[:4]))
+    assert half.shape == (8, 10) and not torch.allclose(half[4:], net(x[4:]))
+
+
+def test_calibration_uses_every_example_whatever_the_training_fraction() -> None:
+    x = torch.randn(32, 1, 16, 16)
+    quarter, full = _net(reference_fraction=0.25).float(), _net().float()
+    for net in (quarter, full):
+        fix_sample(net, lambda: x.split(16), torch.Generator().manual_seed(0))
+    for a, b in zip((m for m in quarter.modules() if isinstance(m, Align)),
+                    (m for m in full.modules() if isinstance(m, Align)), strict=True):
+        assert a.reference_fraction == 0.25 and torch.equal(a.running_cross, b.running_cross)
+    with pytest.raises(UserError, match=r"reference_fraction=0 must be in \(0, 1\]"):
+        _net(reference_fraction=0)
 
 
 def test_sampling_study_scores_the_whole_test_set(tmp_path: Path) -> None:

@@ -81,7 +81,7 @@ def build_net(cfg: DictConfig, input_shape: tuple[int, ...], num_classes: int) -
                         "ResNets of the paper only (model.name=prebn_resnet, model.depth=9 | 18 | 34).")
     m, f = cfg.model, cfg.factconv
     return StochasticResNet(input_shape[0], num_classes, depth=m.depth, width_scale=m.width_scale, conv=m.conv,
-                            channel=f.channel, rank=f.rank)
+                            channel=f.channel, rank=f.rank, reference_fraction=m.reference_fraction)
 
 
 def build_module(cfg: DictConfig, datamodule: Any) -> StochasticRainbowModule:

@@ -8,11 +8,12 @@ ResNet-9 / 18 / 34: [1, 1, 1, 1] / [2, 2, 2, 2] / [3, 4, 6, 3] blocks of int(w �
 (stride 2 from the second stage on). The shortcut is the identity, or a 1×1 stride-s conv where the shape
 changes; it sees the block's aligned input x̂ like conv1 (the identity adds x̂ to both paths).
 
-`conv` picks the convolution: `stochastic` (StochasticFactConv2d: paired [generated | reference] tensors between
-a conv and the next Align), `factconv` (FactConv2d, fixed noise: the plain FactConv baseline) or `conv` (nn.Conv2d);
-without the stochastic conv, `align` is the identity and the same net is an ordinary pre-BN ResNet. `channel` /
-`rank` choose the FactConv channel factor (full | lowrank | lrdiag with rank k, clipped to each layer's input
-channels: the stem sees the image's 1 or 3).
+`conv` picks the convolution: `stochastic` (StochasticFactConv2d: paired [generated ; reference] tensors between
+a conv and the next Align, the reference path on the first m ≈ f B examples, f = `reference_fraction`), `factconv`
+(FactConv2d, fixed noise: the plain FactConv baseline) or `conv` (nn.Conv2d); without the stochastic conv,
+`align` is the identity and the same net is an ordinary pre-BN ResNet. `channel` / `rank` choose the FactConv
+channel factor (full | lowrank | lrdiag with rank k, clipped to each layer's input channels: the stem sees the
+image's 1 or 3).
 """
 
 from __future__ import annotations
@@ -26,15 +27,21 @@ from torch import nn
 from common.errors import UserError
 from common.models.factconv import FactConv2d
 from common.models.resnet import WIDTHS
-from papers.stochastic_rainbow.layers import Align, StochasticFactConv2d
+from papers.stochastic_rainbow.layers import (
+    Align,
+    Paired,
+    StochasticFactConv2d,
+    reference_count,
+    set_reference_fraction,
+)
 
 DEPTHS = {9: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 CONVS = ("stochastic", "factconv", "conv")
 MakeConv = Callable[[int, int, int, int, int], nn.Module]  # (c_in, c_out, kernel, stride, padding) -> conv
 
 
-class PairedIdentity(nn.Module):
-    """The identity shortcut of a stochastic net: x̂ -> [x̂ | x̂], so that it adds to both paths
+class PairedIdentity(Paired):
+    """The identity shortcut of a stochastic net: x̂ -> [x̂ ; x̂[:m]], so that it adds to both paths
     (the plain identity when the net is not paired)."""
 
     def __init__(self, paired: bool) -> None:
@@ -42,7 +49,9 @@ class PairedIdentity(nn.Module):
         self.paired = paired
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([x, x], 1) if self.paired else x
+        if not self.paired:
+            return x
+        return torch.cat([x, x[:reference_count(x.shape[0], self.reference_fraction, x.shape[1:])]])
 
 
 class PreBNBlock(nn.Module):
@@ -67,7 +76,8 @@ def _align(channels: int, paired: bool) -> nn.Module:
 
 class StochasticResNet(nn.Module):
     def __init__(self, in_channels: int, num_classes: int, depth: int = 18, width_scale: float = 1.0,
-                 conv: str = "stochastic", channel: str = "full", rank: int | None = None) -> None:
+                 conv: str = "stochastic", channel: str = "full", rank: int | None = None,
+                 reference_fraction: float = 1.0) -> None:
         super().__init__()
         if depth not in DEPTHS:
             raise UserError(f"model.depth={depth}: the pre-BN ResNets have depth {' | '.join(map(str, DEPTHS))}.")
@@ -99,6 +109,7 @@ class StochasticResNet(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.align, self.bn = _align(c_in, paired), nn.BatchNorm2d(c_in)
         self.classifier = nn.Linear(c_in, num_classes)
+        set_reference_fraction(self, reference_fraction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.blocks(F.relu(self.stem(x)))

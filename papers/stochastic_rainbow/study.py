@@ -27,7 +27,7 @@ from omegaconf import DictConfig  # noqa: E402
 from torch import nn  # noqa: E402
 
 from common.layerwise import Batches, fit_head, input_of, reestimate_norm_stats  # noqa: E402
-from papers.stochastic_rainbow.layers import Align, redraw_all, set_align_mode  # noqa: E402
+from papers.stochastic_rainbow.layers import Align, full_reference, redraw_all, set_align_mode  # noqa: E402
 
 
 @torch.no_grad()
@@ -35,8 +35,9 @@ def fix_sample(net: nn.Module, batches: Batches, generator: torch.Generator) -> 
     """(i): `net` with a fresh W_gen, its alignments frozen at the running cross-covariance of `batches` and its
     BatchNorm statistics re-estimated (eval mode)."""
     redraw_all(net, generator)
-    set_align_mode(net, "accumulate")
-    reestimate_norm_stats(net, batches)  # one pass: K sums and BN statistics under the batch alignment
+    with full_reference(net):  # K from every example, whatever the training's reference fraction
+        set_align_mode(net, "accumulate")
+        reestimate_norm_stats(net, batches)  # one pass: K sums and BN statistics under the batch alignment
     set_align_mode(net, "running")
     reestimate_norm_stats(net, batches)  # BN statistics under the frozen alignment
     return net.eval()
