@@ -74,18 +74,21 @@ class _Polar(torch.autograd.Function):
         # A non-finite K (training diverged) would make LAPACK raise an opaque convergence error: decompose zeros
         # instead and return NaN, so the NaN reaches the loss and the trainer's non-finite-loss check names the
         # step (no host sync: the test stays on the device).
+        # Under mixed precision (autocast) the decomposition and U Vᵀ stay in K's dtype, promoted to float32.
+        cross = cross.to(torch.promote_types(cross.dtype, torch.float32))
         finite = torch.isfinite(cross).all()
-        with lapack_threads(cross):
+        with lapack_threads(cross), torch.autocast(cross.device.type, enabled=False):
             u, s, vh = torch.linalg.svd(torch.where(finite, cross, torch.zeros_like(cross)))
+            q = u @ vh
         ctx.save_for_backward(u, s, vh)
         ctx.rtol = rtol
-        return (u @ vh).masked_fill(~finite, float("nan"))
+        return q.masked_fill(~finite, float("nan"))
 
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         u, s, vh = ctx.saved_tensors
         v = vh.mT
-        h = u.mT @ grad @ v
+        h = u.mT @ grad.to(u.dtype) @ v
         total = s[:, None] + s[None, :]  # s_i + s_j
         eps = (ctx.rtol * s.max()).clamp_min(torch.finfo(s.dtype).tiny ** 0.5)
         inverse = total / (total.square() + eps.square())  # ≈ 1 / (s_i + s_j), 0 where both vanish

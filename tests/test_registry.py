@@ -43,6 +43,18 @@ def test_fast_dev_run(repro, run_root: Path, tiny_data_root: Path, paper: str, e
         assert "test/acc" in summary["metrics"]
 
 
+@pytest.mark.parametrize(("paper", "experiment"), [pytest.param(paper, exp, id=f"{paper}/{exp}")
+                                                   for paper, spec in sorted(discover().items())
+                                                   for exp in spec.experiments])
+def test_bf16_mixed_precision_runs(repro, run_root: Path, paper: str, experiment: str) -> None:
+    """`trainer.precision=bf16-mixed` (autocast to bfloat16; on the CPU here, as on a GPU) trains every experiment:
+    float32 islands (complex activations, K and its SVD, mixed-dtype products) stay float32."""
+    args = ["trainer.precision=bf16-mixed", "trainer.fast_dev_run=true", "data.batch_size=4", "data.eval_batch_size=8"]
+    assert repro("run", f"{paper}/{experiment}", *args) == 0
+    [summary] = run_root.glob(f"{paper}/{experiment}/*/summary.json")
+    assert json.loads(summary.read_text())["status"] == "finished"
+
+
 def test_every_paper_declares_claims_and_plans() -> None:
     for name, spec in discover().items():
         assert spec.claims, name

@@ -121,7 +121,9 @@ class AdaptiveGains(GainSource):
 
     def step(self, a: Tensor, g: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(n_t, s_t, g_t) from a_t (B, N) and g_{t−1} (B·N, K): every neuron's scalar a^i_t drives its own copy."""
-        g = torch.tanh(torch.addmm(torch.addr(self.b_g, a.reshape(-1), self.u_g), g, self.w_g.T))
+        # a in the parameters' dtype: under bf16 autocast it arrives in bfloat16, and torch.addr's backward fails
+        # on mixed dtypes
+        g = torch.tanh(torch.addmm(torch.addr(self.b_g, a.reshape(-1).to(self.u_g.dtype), self.u_g), g, self.w_g.T))
         n = (g @ self.w_n + self.b_n).view_as(a)
         s = (g @ self.w_s + self.b_s).view_as(a)
         if self.constrained:

@@ -151,7 +151,7 @@ class ComplexPointwiseConv(nn.Conv2d):
             return super().forward(z)
         b = z.shape[0]
         zr = torch.view_as_real(z).permute(4, 0, 1, 2, 3).reshape(2 * b, *z.shape[1:])
-        y = super().forward(zr)
+        y = super().forward(zr).to(zr.dtype)  # back to float32 under autocast: there is no bfloat16 complex type
         return torch.complex(y[:b], y[b:])
 
 

@@ -128,17 +128,21 @@ class Align(Paired):
 
     def forward(self, pair: torch.Tensor) -> torch.Tensor:
         gen, ref = split_pair(pair, self.reference_fraction)  # (B, C, H, W), (m, C, H, W)
-        if self.mode == "running":
-            q = polar_factor(self.running_cross)
-        else:
-            dtype = torch.promote_types(pair.dtype, torch.float32)  # K and its SVD never in half precision
-            x_gen, x_ref = (x.transpose(0, 1).flatten(1).to(dtype) for x in (gen[:len(ref)], ref))  # (C, m·H·W)
-            cross = x_gen @ x_ref.T  # K = X_genᵀ X_ref over batch × positions
-            if self.mode == "accumulate":
-                self.running_cross += cross.detach().double()
-                self.running_norms += torch.stack([x_gen.detach().square().sum(), x_ref.detach().square().sum()])
-            q = polar_factor(cross)
+        with torch.autocast(pair.device.type, enabled=False):  # K and its SVD never in half precision
+            q = self._rotation(gen[:len(ref)], ref)
         return F.conv2d(gen, q.T[:, :, None, None].to(gen.dtype))  # X_gen Q: a 1×1 conv with weight Qᵀ
+
+    def _rotation(self, gen: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        """Q of this batch (batch / accumulate) or of the running K (running), in float32 or float64."""
+        if self.mode == "running":
+            return polar_factor(self.running_cross)
+        dtype = torch.promote_types(gen.dtype, torch.float32)
+        x_gen, x_ref = (x.transpose(0, 1).flatten(1).to(dtype) for x in (gen, ref))  # (C, m·H·W)
+        cross = x_gen @ x_ref.T  # K = X_genᵀ X_ref over batch × positions
+        if self.mode == "accumulate":
+            self.running_cross += cross.detach().double()
+            self.running_norms += torch.stack([x_gen.detach().square().sum(), x_ref.detach().square().sum()])
+        return polar_factor(cross)
 
     def residual(self) -> float:
         """‖X_gen Q − X_ref‖ / ‖X_ref‖ over the last accumulating pass, Q = polar(running K) (module doc)."""
