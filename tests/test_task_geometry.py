@@ -15,7 +15,7 @@ from common.config import compose
 from common.errors import UserError
 from common.metrics.cka import cka, hsic
 from common.metrics.geometry import kernel_alignment
-from papers.task_geometry.analysis import seed_averaged
+from papers.task_geometry.analysis import gap_z, mean_sem, seed_averaged
 from papers.task_geometry.dynamics import class_axes, inter_fraction, project
 from papers.task_geometry.nets import ACTIVATIONS, StackedNets
 from papers.task_geometry.tasks import TaskDataModule, c_max, centres, knob_weights, latent_bits, walsh_functions
@@ -200,3 +200,13 @@ def test_cnn_experiment_measures_both_layers_from_shared_initial_weights(repro, 
         assert 0 <= metrics[f"cnn_{layer}_target_alignment_tanh"] <= 1 and f"cnn_{layer}_gap_z_ccgp" in metrics
     assert (run_dir / "figures" / "cnn_geometry.png").stat().st_size > 0
     assert repro("run", "task_geometry/cnn", *args, "cnn.groups=[[0,1,2]]", "run.id=bad") == 2
+
+
+def test_gap_z_is_undefined_for_one_seed_and_infinite_for_identical_seeds() -> None:
+    """One convention for the sweep's and the CNN's z-scores: a single seed cannot meet a z >= 2 claim."""
+    assert math.isnan(gap_z(*mean_sem(torch.tensor([0.3])), 1))
+    assert gap_z(*mean_sem(torch.tensor([0.2, 0.2, 0.2])), 3) == math.inf
+    assert gap_z(*mean_sem(torch.tensor([-0.2, -0.2])), 2) == -math.inf
+    assert gap_z(*mean_sem(torch.zeros(4)), 4) == 0.0
+    gaps = torch.tensor([0.1, 0.3, 0.2, 0.4])
+    assert gap_z(*mean_sem(gaps), 4) == pytest.approx(0.25 / (gaps.std().item() / 2))

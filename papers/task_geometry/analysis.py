@@ -69,6 +69,16 @@ def mean_sem(x: Tensor) -> tuple[float, float]:
     return x.mean().item(), (x.std().item() / math.sqrt(len(x)) if len(x) > 1 else 0.0)
 
 
+def gap_z(mean: float, sem: float, seeds: int) -> float:
+    """z-score of a paired gap, mean / standard error over seeds: ±inf when every seed gives the same nonzero gap,
+    0 when every seed gives 0, NaN for a single seed (no spread to judge the gap by: a claim on it is not met)."""
+    if seeds < 2:
+        return math.nan
+    if sem > 0:
+        return mean / sem
+    return math.copysign(math.inf, mean) if mean else 0.0
+
+
 def aggregate(values: dict[str, Tensor], net: StackedNets, knobs: list[float]) -> dict:
     """{"cells": {activation: {metric: [(mean, sem) per knob]}}, "gap": {metric: [(mean, sem) per knob]}} for every
     metric of `values` ((G,) per network), with the gap Tanh − ReLU paired by seed (present when both
@@ -77,7 +87,7 @@ def aggregate(values: dict[str, Tensor], net: StackedNets, knobs: list[float]) -
     table = {m: v.reshape(shape) for m, v in values.items()}
     cells = {a: {m: [mean_sem(table[m][i, k]) for k in range(len(knobs))] for m in table}
              for i, a in enumerate(net.activations)}
-    out: dict = {"knobs": knobs, "cells": cells}
+    out: dict = {"knobs": knobs, "seeds": len(net.seeds), "cells": cells}
     if {"tanh", "relu"} <= set(net.activations):
         t, r = net.activations.index("tanh"), net.activations.index("relu")
         out["gap"] = {m: [mean_sem(table[m][t, k] - table[m][r, k]) for k in range(len(knobs))] for m in table}
@@ -96,5 +106,5 @@ def headline(summary: dict, prefix: str) -> dict[str, float]:
     for m, per_knob in summary.get("gap", {}).items():
         mean, sem = per_knob[-1]
         out[f"{prefix}gap_{m}_cmax"] = mean
-        out[f"{prefix}gap_z_{m}_cmax"] = mean / sem if sem > 0 else math.copysign(math.inf, mean) if mean else 0.0
+        out[f"{prefix}gap_z_{m}_cmax"] = gap_z(mean, sem, summary["seeds"])
     return out

@@ -30,7 +30,7 @@ from common.data import TensorDataModule
 from common.errors import UserError
 from common.metrics.geometry import ccgp, condition_means, kernel_alignment, parallelism_score
 from common.optim import build_optimizer
-from papers.task_geometry.analysis import METRICS, mean_sem
+from papers.task_geometry.analysis import METRICS, gap_z, mean_sem
 from papers.task_geometry.nets import ACTIVATIONS
 
 LAYERS = ("fc1", "fc2")
@@ -143,9 +143,10 @@ class CNNGeometryModule(L.LightningModule):
             for activation, seeds in per_activation.items():
                 out[f"cnn_{layer}_{metric}_{activation}"] = sum(seeds) / len(seeds)
             if {"tanh", "relu"} <= per_activation.keys():
-                mean, sem = mean_sem(torch.tensor(per_activation["tanh"]) - torch.tensor(per_activation["relu"]))
+                gaps = torch.tensor(per_activation["tanh"]) - torch.tensor(per_activation["relu"])
+                mean, sem = mean_sem(gaps)
                 out[f"cnn_{layer}_gap_{metric}"] = mean
-                out[f"cnn_{layer}_gap_z_{metric}"] = mean / sem if sem > 0 else 0.0
+                out[f"cnn_{layer}_gap_z_{metric}"] = gap_z(mean, sem, len(gaps))
         plot_cnn(values, run_dir / "figures" / "cnn_geometry.png")
         return out
 
