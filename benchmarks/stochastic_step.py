@@ -8,7 +8,10 @@ one step = forward, cross-entropy, backward, SGD step (momentum 0.9, wd 5e-4)):
   reference path on all of it, K = X_genᵀ X_ref and its polar factor (SVD) at every alignment, backward through
   both): the paper's step;
 - `stochastic, f = F` for each F of `--fractions` (default 0.5 0.25): the reference path on the first ⌈F B⌉
-  examples only (`model.reference_fraction`, our cheaper estimate of K).
+  examples only (`model.reference_fraction`, our cheaper estimate of K);
+- with `--compile`, `plain Conv2d, compiled` and `stochastic rainbow, compiled`: the same nets through
+  `torch.compile(net, dynamic=False)` (with torch's default automatic dynamic shapes inductor fails on the
+  stochastic net: "cannot determine truth value of Relational"); the compilation happens in the warm-up steps.
 Each row: two untimed warm-up steps, then `--repeats` timed steps; medians (and minima) and the ratio to plain.
 Torch threads: `--threads` (default: torch's). The 1-minute load average is printed: on a shared machine
 absolute times carry that noise, the ratios less so.
@@ -36,7 +39,7 @@ ROWS = {"plain Conv2d": ("conv", 1.0), "FactConv, fixed noise": ("factconv", 1.0
         "stochastic rainbow": ("stochastic", 1.0)}
 
 
-def time_steps(net: StochasticResNet, x: torch.Tensor, y: torch.Tensor, repeats: int,
+def time_steps(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int,
                redraw: bool) -> tuple[list[float], float]:
     """Step times after two warm-up steps, and the last loss (a diverged net would time NaN arithmetic)."""
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
@@ -61,6 +64,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--compile", action="store_true", help="add torch.compile'd plain and stochastic rows")
     parser.add_argument("--fractions", type=float, nargs="*", default=[0.5, 0.25],
                         help="reference fractions below 1 to time as extra stochastic rows")
     args = parser.parse_args()
@@ -77,10 +81,14 @@ def main() -> None:
     x, y = torch.randn(args.batch, 3, 32, 32, generator=gen), torch.randint(0, 10, (args.batch,), generator=gen)
     base = None
     rows = ROWS | {f"stochastic, f = {f:g}": ("stochastic", f) for f in args.fractions}
+    if args.compile:
+        rows |= {"plain Conv2d, compiled": ("conv", 1.0), "stochastic rainbow, compiled": ("stochastic", 1.0)}
     for name, (conv, fraction) in rows.items():
         torch.manual_seed(0)
         net = StochasticResNet(3, 10, depth=args.depth, width_scale=args.width, conv=conv,
                                reference_fraction=fraction).train()
+        if name.endswith("compiled"):
+            net = torch.compile(net, dynamic=False)
         times, loss = time_steps(net, x, y, args.repeats, redraw=conv == "stochastic")
         median = statistics.median(times)
         base = base or median
