@@ -15,7 +15,7 @@ import torch
 @contextlib.contextmanager
 def lapack_threads(tensor: torch.Tensor) -> Iterator[None]:
     """One intra-op thread while decomposing a CPU tensor; no change on accelerators."""
-    if tensor.device.type != "cpu":
+    if tensor.device.type != "cpu" or torch.compiler.is_compiling():  # thread settings cannot be traced
         yield
         return
     saved = torch.get_num_threads()

@@ -289,3 +289,15 @@ def test_a_diverging_run_stops_with_the_non_finite_loss_error(repro, run_root: P
     assert repro("run", "stochastic_rainbow/resnet", "trainer.max_epochs=1", "data.limit_train=400",
                  "optim.lr=1e4") == 2
     assert "Training stopped: the loss became" in capsys.readouterr().err
+
+
+def test_the_stochastic_net_traces_as_one_graph_for_torch_compile() -> None:
+    """No graph break (the CPU thread guard around the SVD stands aside while compiling), so torch.compile takes the
+    whole forward; the traced forward matches the eager one."""
+    net = _net().float().eval()
+    x = torch.randn(4, 1, 16, 16)
+    explained = torch._dynamo.explain(net)(x)
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0)
+    traced = torch.compile(net, backend="eager", dynamic=False)
+    torch.testing.assert_close(traced(x), net(x))
+    torch._dynamo.reset()
