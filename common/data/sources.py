@@ -125,8 +125,11 @@ def _check_sizes(cfg: DictConfig, n: int, holds_out_test: bool) -> None:
             f"{sizes} holds out {sum(held.values())} of the {n} training examples of data.name={cfg.name}, "
             "leaving none to train on. Lower them."
         )
-    if cfg.per_class is not None and cfg.limit_train is not None:
-        raise UserError(f"data.per_class={cfg.per_class} and data.limit_train={cfg.limit_train} both limit the "
+    per_class = cfg.per_class
+    if per_class is not None and (not isinstance(per_class, int) or isinstance(per_class, bool) or per_class < 1):
+        raise UserError(f"data.per_class={per_class!r} must be null or a positive integer. Fix it in the config.")
+    if per_class is not None and cfg.limit_train is not None:
+        raise UserError(f"data.per_class={per_class} and data.limit_train={cfg.limit_train} both limit the "
                         "training split: set one of them (the other to null).")
     left, limit = n - sum(held.values()), cfg.limit_train
     count = isinstance(limit, int) and not isinstance(limit, bool) and 1 <= limit <= left
@@ -140,13 +143,12 @@ def _check_sizes(cfg: DictConfig, n: int, holds_out_test: bool) -> None:
 def first_per_class(y: Tensor, count: int | None, num_classes: int, name: str) -> Tensor:
     """Indices (in order) of the first `count` examples of every class in labels `y`; all of them for None.
 
-    `data.per_class` (e.g. the feature table's "CIFAR-10, 50 images per class" column). A class with fewer than
-    `count` examples is an error: the split would no longer be balanced.
+    `data.per_class` (e.g. the feature table's "CIFAR-10, 50 images per class" column; its type is checked with
+    the other sizes, before any data is read). A class with fewer than `count` examples is an error: the split
+    would no longer be balanced.
     """
     if count is None:
         return torch.arange(len(y))
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        raise UserError(f"data.per_class={count!r} must be null or a positive integer. Fix it in the config.")
     have = torch.bincount(y, minlength=num_classes)
     if have.min() < count:
         short = int(have.argmin())

@@ -53,7 +53,8 @@ COLUMNS = {"paper": {"cifar10": (), "cifar100": ("data.name=cifar100",),
                      "mnist": ("data.name=mnist", "data.augment=false"),
                      "cifar10_50": ("data.per_class=50", "data.batch_size=32")},
            "smoke": {"mnist5k": (), "mnist5k_50": ("data.per_class=50", "data.batch_size=32", "trainer.max_epochs=8")}}
-FEW_IMAGES = ("cifar10_50", "mnist5k_50")  # the columns with 50 training images per class
+FEW_IMAGES = tuple(column for columns in COLUMNS.values() for column, overrides in columns.items()
+                   if "data.per_class=50" in overrides)  # the columns with 50 training images per class
 ROW_TITLES = {"v1": "V1-init random features", "uniform": "uniform-init random features",
               "gaussian": "Gaussian random features", "scattering": "scattering + linear"}
 COLUMN_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "mnist": "MNIST",
@@ -132,7 +133,7 @@ def measure_table(results: dict[RunPlan, dict[str, float]], scale: str) -> dict[
     if random:
         out["min_rf_acc"] = min(min(accs) for accs in random)
     gaps = {data: [out[f"rf_{kind}_{data}_acc"] - out[f"rf_scattering_{data}_acc"] for kind in FEATURES
-                   if (kind, data) in cells] for _, data in cells if ("scattering", data) in cells}
+                   if (kind, data) in cells] for data in {data for _, data in cells} if ("scattering", data) in cells}
     full = [g for data, gs in gaps.items() if data not in FEW_IMAGES for g in gs]
     few = [g for data, gs in gaps.items() if data in FEW_IMAGES for g in gs]
     if full:
