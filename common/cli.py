@@ -5,9 +5,10 @@
     repro sweep <paper>/<experiment> key=a,b,c ... [--slurm [--throttle N] SLURM-OPTIONS]
     repro reproduce <paper> [--scale smoke|paper] [key=value ...] [--slurm [--throttle N] SLURM-OPTIONS]
     repro submit <paper>/<experiment> [key=value ...] SLURM-OPTIONS
-    repro report <paper> [--scale S] [--runs DIR] [--wandb ENTITY/PROJECT [--dry-run] [--sync]] | --all
+    repro report <paper> [--scale S] [--runs DIR] [--markdown [PATH]] [--wandb ENTITY/PROJECT [--dry-run] [--sync]]
+    repro report --all
         SLURM-OPTIONS: --nodes N --gpus-per-node G [--tasks-per-node T] [--cpus-per-task C] [--time T]
-                       [--account A] [--partition P] [--dry-run]
+                       [--account A] [--partition P] [--hold] [--dry-run] [--no-snapshot]
 """
 
 from __future__ import annotations
@@ -28,10 +29,20 @@ from common.config import compose
 from common.errors import Preempted, UserError
 from common.registry import discover, get_paper, parse_target
 from common.report.collect import collect_any_scale, collect_runs
-from common.report.local import build_index, build_paper_report
+from common.report.local import REPRODUCTION_FILE, build_index, build_paper_report
 from common.report.wandb_report import parse_wandb_target, publish_wandb_report
-from common.rundir import run_dir_of
-from common.slurm import Resources, check_overrides, render, repro_command, requeue, sbatch, submit_script
+from common.rundir import REPO_ROOT, machine, now, read_summary, run_dir_of, write_json_atomic
+from common.slurm import (
+    Resources,
+    check_overrides,
+    render,
+    repro_command,
+    requeue,
+    require_sbatch,
+    sbatch,
+    submit_script,
+)
+from common.snapshot import Snapshot, snapshot_code
 
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: stopped early, resumes when run again (a requeued job does)
 
@@ -42,7 +53,8 @@ warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*
 def cmd_list(args: argparse.Namespace) -> int:
     papers = discover()
     listing = {name: {"title": spec.title, "experiments": spec.experiments,
-                      "claims": [{"id": c.id, "statement": c.statement, "source": c.source} for c in spec.claims]}
+                      "claims": [{"id": c.id, "kind": c.kind, "statement": c.statement, "source": c.source}
+                                 for c in spec.claims]}
                for name, spec in sorted(papers.items())}
     if args.json:
         print(json.dumps(listing, indent=2))
@@ -51,7 +63,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"{name}: {entry['title']}")
         print(f"  experiments: {', '.join(entry['experiments'])}")
         for claim in entry["claims"]:
-            print(f"  - {claim['id']}: {claim['statement']} [{claim['source']}]")
+            print(f"  - {claim['id']} [{claim['kind']}]: {claim['statement']} ({claim['source']})")
     return 0
 
 
@@ -122,11 +134,13 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         return _submit_reproduction(args, spec.name, runs, configs)
     from common.train import run_experiment
 
-    results, started = {}, time.perf_counter()
+    results, reused, started = {}, 0, time.perf_counter()
     for i, (plan, cfg) in enumerate(zip(plans, configs, strict=True), start=1):
         elapsed = time.perf_counter() - started
         print(f"[{spec.name} {i}/{len(plans)} | {elapsed:.0f}s elapsed] {plan.experiment} "
               f"{' '.join(plan.overrides)}", flush=True)
+        previous = read_summary(run_dir_of(cfg.run.root, spec.name, plan.experiment, cfg.run.id))
+        reused += bool(previous and previous.get("status") == "finished")
         try:
             summary = run_experiment(spec, plan.experiment, cfg)
         except UserError as err:
@@ -134,9 +148,13 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             continue
         results[plan] = summary["metrics"]
     report = build_paper_report(collect_runs(spec, args.scale, args.overrides, args.runs), args.reports)
-    print(f"\n{spec.title}: claims at {args.scale} scale ({len(results)}/{len(plans)} runs, "
-          f"{time.perf_counter() - started:.0f}s)\n{format_table(report.rows)}\n"
-          f"scorecard: {report.folder / 'scorecard.json'}\nreport:    {report.html}")
+    seconds = time.perf_counter() - started
+    write_json_atomic(report.folder / REPRODUCTION_FILE, {
+        "command": shlex.join(["repro", "reproduce", spec.name, "--scale", args.scale, *args.overrides]),
+        "scale": args.scale, "seconds": round(seconds, 1), "runs": len(plans), "finished": len(results),
+        "reused": reused, "ended": now(), "machine": machine()})
+    print(f"\n{spec.title}: claims at {args.scale} scale ({len(results)}/{len(plans)} runs, {seconds:.0f}s)\n"
+          f"{format_table(report.rows)}\nscorecard: {report.folder / 'scorecard.json'}\nreport:    {report.html}")
     return 0
 
 
@@ -147,7 +165,16 @@ def cmd_report(args: argparse.Namespace) -> int:
         if args.paper or args.wandb:
             raise UserError("`repro report --all` builds every paper's local report and the index over them; "
                             "give it no paper and no --wandb (use `repro report <paper> --wandb ...` per paper).")
-        print(f"index: {build_index(discover(), args.scale, args.overrides, args.runs, args.reports)}")
+        index, reports = build_index(discover(), args.scale, args.overrides, args.runs, args.reports)
+        print(f"index: {index}")
+        if args.markdown is not None:
+            from common.report.markdown import index_markdown, write_results
+
+            path = Path(args.markdown or Path(args.reports) / "RESULTS.md")
+            command = shlex.join(["repro", "report", "--all", *(["--scale", args.scale] if args.scale else []),
+                                  *args.overrides, *(["--runs", args.runs] if args.runs else []), "--markdown",
+                                  str(path)])
+            print(f"results index: {write_results(path, index_markdown(reports, command))}")
         return 0
     if not args.paper:
         raise UserError(f"Name a paper (one of {', '.join(sorted(discover()))}) or use --all.")
@@ -158,6 +185,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     report = build_paper_report(collect_any_scale(spec, args.scale, args.overrides, args.runs), args.reports)
     print(f"{spec.title}: claims at {report.collected.scale} scale\n{format_table(report.rows)}\n"
           f"report: {report.html}")
+    if args.markdown is not None:
+        from common.report.markdown import results_markdown, write_results
+
+        path = Path(args.markdown or Path(args.reports) / spec.name / "RESULTS.md")
+        command = shlex.join(["repro", "report", spec.name, "--scale", report.collected.scale, *args.overrides,
+                              *(["--runs", args.runs] if args.runs else []), "--markdown", str(path)])
+        print(f"results page: {write_results(path, results_markdown(report, command))}")
     if target is not None:
         publish_wandb_report(report, *target, dry_run=args.dry_run, sync=args.sync)
     return 0
@@ -173,7 +207,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def _resources(args: argparse.Namespace) -> Resources:
     return Resources(nodes=args.nodes, gpus_per_node=args.gpus_per_node, tasks_per_node=args.tasks_per_node,
-                     cpus_per_task=args.cpus_per_task, time=args.time, account=args.account, partition=args.partition)
+                     cpus_per_task=args.cpus_per_task, time=args.time, account=args.account, partition=args.partition,
+                     hold=args.hold)
 
 
 def _submit_runs(args: argparse.Namespace, paper: str, job_name: str, runs: list[list[str]],
@@ -187,20 +222,32 @@ def _submit_runs(args: argparse.Namespace, paper: str, job_name: str, runs: list
     if shared:  # concurrent tasks would fight over it: the run dir lock would fail all but one
         raise UserError(f"Several runs would share the same run dir {shared[0]}: their overrides differ only in "
                         "keys that do not name a run (run.*, logger.*, ...). Give each run its own run.id.")
-    folder = Path(configs[0].run.root).absolute() / "slurm"  # the scripts and logs of every job
+    folder = Path(configs[0].run.root).absolute() / "slurm"  # the scripts, logs and code snapshots of every job
     log = "%x-%A_%a.out" if len(runs) > 1 else "%x-%j.out"
+    if not args.dry_run:
+        require_sbatch(local_hint)  # before the code is copied
+    code = _snapshot(args, folder)
     text = render(paper, _resources(args), runs, job_name=job_name, output=str(folder / log),
-                  throttle=getattr(args, "throttle", None), repro=shlex.join(repro_command()), workdir=Path.cwd())
+                  throttle=getattr(args, "throttle", None), repro=shlex.join(repro_command(code is not None)),
+                  workdir=Path.cwd(), code=code and code.path)
     if args.dry_run:
         print(text, end="")
         return None
     job, script = submit_script(text, folder, job_name, local_hint)
     tasks = f"job array {job} ({len(runs)} tasks)" if len(runs) > 1 else f"job {job}"
     print(f"submitted {tasks}: {job_name}\n  script: {script}\n  log:    "
-          f"{folder / log.replace('%x', job_name).replace('%A', job).replace('%j', job).replace('%a', '<task>')}")
+          f"{folder / log.replace('%x', job_name).replace('%A', job).replace('%j', job).replace('%a', '<task>')}\n"
+          f"  code:   {f'snapshot {code.id} at {code.path}' if code else 'the live working tree (--no-snapshot)'}")
     for i, run_dir in enumerate(run_dirs):
         print(f"  {f'{job}_{i}' if len(runs) > 1 else 'run'}: {run_dir}")
     return job
+
+
+def _snapshot(args: argparse.Namespace, folder: Path) -> Snapshot | None:
+    """The code snapshot the jobs run (None with --no-snapshot); a dry run only names it."""
+    if args.no_snapshot:
+        return None
+    return snapshot_code(REPO_ROOT, folder / "code", write=not args.dry_run)
 
 
 def _submit_reproduction(args: argparse.Namespace, paper: str, runs: list[list[str]],
@@ -209,7 +256,9 @@ def _submit_reproduction(args: argparse.Namespace, paper: str, runs: list[list[s
     hint = "the same `repro reproduce` command without --slurm runs everything here"
     runs_job = _submit_runs(args, paper, f"{paper}-reproduce", runs, configs, hint)
     res = _resources(args)
-    report = [*repro_command(), "report", paper, "--scale", args.scale, "--reports",
+    code = _snapshot(args, Path(configs[0].run.root).absolute() / "slurm")
+    python = ["env", f"PYTHONPATH={code.path}", *repro_command(True)] if code else repro_command()
+    report = [*python, "report", paper, "--scale", args.scale, "--reports",
               str(Path(args.reports).absolute()), *(["--runs", args.runs] if args.runs else []), *args.overrides]
     options = [f"--job-name={paper}-report", f"--dependency=afterok:{runs_job or '<job id of the runs>'}",
                "--nodes=1", "--ntasks=1", f"--cpus-per-task={res.cpus_per_task}", f"--time={res.time}",
@@ -264,6 +313,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: the scale with the most finished runs")
     p.add_argument("--runs", default=None, help="run root (default: the config's run.root, runs/)")
     p.add_argument("--reports", default="reports", help="where reports/<paper>/index.html goes")
+    p.add_argument("--markdown", metavar="PATH", nargs="?", const="", default=None,
+                   help="also write the scorecard and run tables as Markdown (default reports/<paper>/RESULTS.md; "
+                        "with --all: one row per paper, default reports/RESULTS.md); a file that holds the "
+                        "section's markers keeps everything outside them")
     p.add_argument("--wandb", metavar="ENTITY/PROJECT", default=None,
                    help="also build a W&B report of the same panels, saved to that project")
     p.add_argument("--dry-run", action="store_true",
@@ -286,7 +339,10 @@ def _slurm_options() -> argparse.ArgumentParser:
     g.add_argument("--time", default=Resources.time, help="wall-clock limit per job, [days-]hours:minutes:seconds")
     g.add_argument("--account", default=None)
     g.add_argument("--partition", default=None)
+    g.add_argument("--hold", action="store_true", help="submit held: the jobs start after `scontrol release`")
     g.add_argument("--dry-run", action="store_true", help="print the batch script, submit nothing")
+    g.add_argument("--no-snapshot", action="store_true",
+                   help="run the live working tree when the job starts, not a copy of the code as it is now")
     return parser
 
 

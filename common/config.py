@@ -4,6 +4,11 @@ A run's config is composed, last wins:
 
     configs/defaults.yaml <- configs/<paper>/_base.yaml <- configs/<paper>/<experiment>.yaml
         <- configs/<paper>/<experiment>.<scale>.yaml (only when scale != smoke) <- command-line dotlist
+        <- configs/<paper>/<experiment>.tiny.yaml (only with tiny=true)
+
+`tiny=true` is the experiment at test size, on top of either scale: every loop of its training and analysis runs,
+for a step or two on a few examples. The tiny overlay comes last, so it shrinks whatever the plan or the command
+line asked for (the generated tests run every plan this way).
 
 `_base.yaml` may add the paper's own keys; after it the config is in struct mode, so every later
 layer can only set keys that exist. Unknown keys and mistyped values are reported before any work
@@ -25,6 +30,8 @@ from common.errors import UserError
 from common.wandb_mode import MODES as WANDB_MODES
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+# a paper whose configs live outside configs/<paper>/ (the tests' toy paper): paper -> its config folder
+CONFIG_DIRS: dict[str, Path] = {}
 SCALES = ("smoke", "paper")
 # keys that say where/how a run is shown or placed, not what it computes: they never change a run's identity.
 # The device and node counts are placement: like `trainer.devices=auto`, they follow the machine or the Slurm
@@ -34,9 +41,14 @@ PRESENTATION_KEYS = ("run.", "logger.", "trainer.enable_progress_bar", "trainer.
 INT_OR_STR_KEYS = ("trainer.devices", "trainer.precision")
 
 
+def config_dir(paper: str) -> Path:
+    """`configs/<paper>/`, where a paper's `_base.yaml`, experiments and overlays live."""
+    return CONFIG_DIRS.get(paper, CONFIG_DIR / paper)
+
+
 def experiment_names(paper: str) -> list[str]:
-    """Experiments of a paper = `configs/<paper>/<name>.yaml` (not `_*.yaml`, not scale overlays)."""
-    folder = CONFIG_DIR / paper
+    """Experiments of a paper = `configs/<paper>/<name>.yaml` (not `_*.yaml`, not scale or tiny overlays)."""
+    folder = config_dir(paper)
     return sorted(p.stem for p in folder.glob("*.yaml") if not p.stem.startswith("_") and "." not in p.stem)
 
 
@@ -135,17 +147,23 @@ def compose(paper: str, experiment: str, overrides: Iterable[str] = ()) -> DictC
     scale = cli.get("scale", "smoke")
     if scale not in SCALES:
         raise UserError(f"Unknown scale '{scale}': use one of {', '.join(SCALES)}.")
-    cfg = OmegaConf.merge(_load(CONFIG_DIR / "defaults.yaml"), _load(CONFIG_DIR / paper / "_base.yaml"))
+    folder = config_dir(paper)
+    cfg = OmegaConf.merge(_load(CONFIG_DIR / "defaults.yaml"), _load(folder / "_base.yaml"))
     OmegaConf.set_struct(cfg, True)
-    cfg = _merge_checked(cfg, _load(CONFIG_DIR / paper / f"{experiment}.yaml"), f"configs/{paper}/{experiment}.yaml")
+    cfg = _merge_checked(cfg, _load(folder / f"{experiment}.yaml"), f"configs/{paper}/{experiment}.yaml")
     if scale != "smoke":
-        overlay = CONFIG_DIR / paper / f"{experiment}.{scale}.yaml"
+        overlay = folder / f"{experiment}.{scale}.yaml"
         if not overlay.exists():
-            scales = [s for s in SCALES if s == "smoke" or (CONFIG_DIR / paper / f"{experiment}.{s}.yaml").exists()]
+            scales = [s for s in SCALES if s == "smoke" or (folder / f"{experiment}.{s}.yaml").exists()]
             raise UserError(f"{paper}/{experiment} has no {scale}-scale config ({overlay.name}); "
                             f"scales available: {', '.join(scales)}.")
         cfg = _merge_checked(cfg, _load(overlay), f"configs/{paper}/{overlay.name}")
     cfg = _merge_checked(cfg, OmegaConf.from_dotlist(overrides), "the command line")
+    if cfg.tiny:
+        tiny = folder / f"{experiment}.tiny.yaml"
+        if not tiny.exists():
+            raise UserError(f"{paper}/{experiment} has no test-size overlay ({tiny.name}): tiny=true needs one.")
+        cfg = _merge_checked(cfg, _load(tiny), f"configs/{paper}/{tiny.name}")
     try:
         OmegaConf.resolve(cfg)
     except OmegaConfBaseException as err:

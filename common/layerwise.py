@@ -106,12 +106,16 @@ def reestimate_norm_stats(net: nn.Module, batches: Batches, until: nn.Module | N
 
 
 @torch.no_grad()
+def correct(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Per-example top-1 correctness (bool, N) of `net` in eval mode on the whole of (x, y)."""
+    net.eval()
+    return torch.cat([net(xb).argmax(-1) == yb for xb, yb in zip(x.split(batch_size), y.split(batch_size),
+                                                                  strict=True)])
+
+
 def evaluate(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
     """Top-1 accuracy of `net` (eval mode) on the whole of (x, y)."""
-    net.eval()
-    correct = sum((net(xb).argmax(-1) == yb).sum().item()
-                  for xb, yb in zip(x.split(batch_size), y.split(batch_size), strict=True))
-    return correct / len(y)
+    return correct(net, x, y, batch_size).float().mean().item()
 
 
 def fit_head(head: nn.Linear, features: torch.Tensor, y: torch.Tensor, epochs: int, lr: float, batch_size: int,

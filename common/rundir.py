@@ -9,8 +9,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import fcntl
+import hashlib
 import json
 import os
+import platform
+import re
 import socket
 import subprocess
 import tempfile
@@ -22,6 +25,7 @@ from typing import Any
 from common.errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+SNAPSHOT_MANIFEST = "SNAPSHOT.json"  # in a code snapshot's root: what it was taken from (common.snapshot)
 
 
 def run_dir_of(root: str | Path, paper: str, experiment: str, run_id: str) -> Path:
@@ -41,24 +45,22 @@ def _umask() -> int:
 FILE_MODE = 0o666 & ~_umask()  # what open() would give: mkstemp's temp files are private (0600)
 
 
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON to a temp file in the same folder, then rename: readers never see half a file."""
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write to a temp file in the same folder, then rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.fchmod(fd, FILE_MODE)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(payload, handle, indent=2, sort_keys=False, default=str)
-        handle.write("\n")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
     os.replace(tmp, path)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(fd, FILE_MODE)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    write_bytes_atomic(path, text.encode())
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
 
 
 def read_summary(run_dir: Path) -> dict | None:
@@ -69,22 +71,58 @@ def read_summary(run_dir: Path) -> dict | None:
         return None
 
 
-def git_state() -> dict[str, Any]:
-    """Commit of the code that ran, and whether the work tree had uncommitted changes."""
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
+def _git(root: Path, *args: str) -> bytes | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout if out.returncode == 0 else None
 
-    sha = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"git_sha": sha, "git_dirty": bool(status) if status is not None else None}
+
+def uncommitted_hash(root: Path) -> str | None:
+    """sha256 of a checkout's uncommitted changes (its binary diff against HEAD, then every untracked file that is
+    not ignored, by name and content); None when it has none, or is no git checkout."""
+    diff = _git(root, "diff", "HEAD", "--binary")
+    listed = _git(root, "ls-files", "-z", "--others", "--exclude-standard")
+    if diff is None or listed is None:
+        return None
+    untracked = sorted(n for n in listed.decode().split("\0") if n)
+    if not diff and not untracked:
+        return None
+    digest = hashlib.sha256(diff)
+    for name in untracked:
+        digest.update(name.encode() + b"\0" + (root / name).read_bytes())
+    return digest.hexdigest()
+
+
+def git_state() -> dict[str, Any]:
+    """The code that ran: its commit, whether tracked files had uncommitted changes, the hash of every uncommitted
+    change (`uncommitted_hash`), and, for a Slurm job started from a code snapshot (`common.snapshot`), the
+    snapshot's id with the state it was taken from."""
+    manifest = REPO_ROOT / SNAPSHOT_MANIFEST
+    if manifest.exists():
+        taken = json.loads(manifest.read_text())
+        return {"git_sha": taken["git_sha"], "git_dirty": taken["git_dirty"], "diff_hash": taken["diff_hash"],
+                "code_snapshot": taken["snapshot"]}
+    sha = _git(REPO_ROOT, "rev-parse", "HEAD")
+    status = _git(REPO_ROOT, "status", "--porcelain", "--untracked-files=no")
+    return {"git_sha": sha.decode().strip() if sha is not None else None,
+            "git_dirty": bool(status.strip()) if status is not None else None,
+            "diff_hash": uncommitted_hash(REPO_ROOT)}
 
 
 def host() -> str:
     return socket.gethostname()
+
+
+def machine() -> str:
+    """The CPU model and core count of this machine, e.g. 'AMD EPYC 7B13, 2 cores, Linux'."""
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        found = re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), re.M)
+        model = found.group(1).strip() if found else model
+    return f"{model}, {os.cpu_count()} cores, {platform.system()}"
 
 
 @contextlib.contextmanager

@@ -42,6 +42,7 @@ class Resources:
     time: str = "24:00:00"
     account: str | None = None
     partition: str | None = None
+    hold: bool = False  # submitted held: it waits for `scontrol release <job id>`
 
     def checked(self) -> Resources:
         """These resources with tasks_per_node filled in, or a UserError naming the bad option."""
@@ -81,13 +82,14 @@ def _optional(comment: str, directive: str | None) -> str:
 
 def render(paper: str, resources: Resources, runs: list[list[str]] | None = None, *, job_name: str | None = None,
            output: str = "%x-%j.out", throttle: int | None = None, repro: str = "repro",
-           workdir: Path | None = None) -> str:
+           workdir: Path | None = None, code: Path | None = None) -> str:
     """The batch script of `paper`'s launcher.
 
     runs: None for the hand-written launcher (its runs come from the sbatch command line), else each run's
     `[experiment, key=value, ...]`: one run fixes the script's arguments, several make a job array whose
     task i runs runs[i] (`throttle`: at most that many tasks at once). `repro` is the command that runs
-    `repro`, `workdir` the directory the job starts in.
+    `repro`, `workdir` the directory the job starts in, `code` the snapshot of the code it runs (common.snapshot;
+    None: the live working tree).
     """
     res = resources.checked()
     gpus = f"--gpus-per-node={res.gpus_per_node}" if res.gpus_per_node else None
@@ -103,7 +105,8 @@ def render(paper: str, resources: Resources, runs: list[list[str]] | None = None
         "PARTITION": _optional("Partition (queue) the job waits in.", res.partition and f"--partition={res.partition}"),
         "OUTPUT": directive_value(output, "The log path"),
         "ARRAY": _optional("One array task per run; %N after the range: at most N tasks at once.", array),
-        "ARGUMENTS": _arguments(runs, workdir), "REPRO": repro,
+        "HOLD": _optional("Submitted held: it starts after `scontrol release <job id>`.", res.hold and "--hold"),
+        "ARGUMENTS": _arguments(runs, workdir, code), "REPRO": repro,
     }
     # one pass, so no filled-in value is ever scanned for placeholders; a placeholder alone on its line that
     # is empty leaves no line
@@ -111,9 +114,13 @@ def render(paper: str, resources: Resources, runs: list[list[str]] | None = None
                             "" if m[1] else values[m[2]], TEMPLATE.read_text())
 
 
-def _arguments(runs: list[list[str]] | None, workdir: Path | None) -> str:
-    """Shell lines fixing the script's arguments: `set -- <run>`, or a `case` over the array task id."""
+def _arguments(runs: list[list[str]] | None, workdir: Path | None, code: Path | None) -> str:
+    """Shell lines fixing the script's arguments: `set -- <run>`, or a `case` over the array task id; the
+    submission directory and the code snapshot to import from."""
     lines = [f"# the directory the job was submitted from\ncd {shlex.quote(str(workdir))}"] if workdir else []
+    if code is not None:
+        lines.append("# the code as it was at submission (a frozen copy; `python -P` keeps the working tree off the "
+                     f"import path)\nexport PYTHONPATH={shlex.quote(str(code))}${{PYTHONPATH:+:$PYTHONPATH}}")
     if runs is not None and len(runs) == 1:
         lines.append(f"# the run this job was submitted for\nset -- {shlex.join(runs[0])}")
     elif runs is not None:
@@ -127,12 +134,13 @@ def launcher(paper: str) -> str:
     return render(paper, Resources())
 
 
-def repro_command() -> list[str]:
-    """`repro` as this interpreter runs it: what a submitted job runs, whatever its PATH."""
-    return [sys.executable, "-m", "common.cli"]
+def repro_command(snapshot: bool = False) -> list[str]:
+    """`repro` as this interpreter runs it: what a submitted job runs, whatever its PATH. With `snapshot`, `-P`
+    leaves the current directory off the import path, so that the code snapshot on PYTHONPATH is what runs."""
+    return [sys.executable, *(["-P"] if snapshot else []), "-m", "common.cli"]
 
 
-def _require_sbatch(local_hint: str) -> None:
+def require_sbatch(local_hint: str) -> None:
     if shutil.which("sbatch") is None:
         raise UserError(f"sbatch is not on PATH: this machine cannot submit Slurm jobs. Submit from a cluster's "
                         f"login node, or run here without Slurm: {local_hint}")
@@ -140,7 +148,7 @@ def _require_sbatch(local_hint: str) -> None:
 
 def sbatch(options: list[str], local_hint: str) -> str:
     """Run `sbatch --parsable <options>` and return the job id; a UserError if sbatch is missing or refuses."""
-    _require_sbatch(local_hint)
+    require_sbatch(local_hint)
     done = subprocess.run(["sbatch", "--parsable", *options], capture_output=True, text=True)
     if done.returncode != 0:
         raise UserError(f"sbatch refused the job (exit {done.returncode}):\n{done.stderr.strip()}")
@@ -150,7 +158,7 @@ def sbatch(options: list[str], local_hint: str) -> str:
 def submit_script(text: str, folder: Path, job_name: str, local_hint: str) -> tuple[str, Path]:
     """Write the script into `folder`, submit it; return the job id and the script, named `<job name>-<id>.sbatch`
     like its log."""
-    _require_sbatch(local_hint)  # before anything is written
+    require_sbatch(local_hint)  # before anything is written
     folder.mkdir(parents=True, exist_ok=True)
     pending = folder / f".{job_name}-{hashlib.sha1(text.encode()).hexdigest()[:12]}.sbatch"
     pending.write_text(text)

@@ -7,10 +7,12 @@ The first tests need no cluster. The others run real jobs on a one-node cluster 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,12 +22,14 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from common import registry
 from common.cli import main
 from common.data.batches import num_batches
 from common.errors import UserError
 from common.registry import discover
 from common.rundir import REPO_ROOT
 from common.slurm import Resources, job_id, launcher, render, repro_command
+from common.snapshot import snapshot_code
 from tests.slurm_cluster import LocalSlurm, Unavailable, install
 
 # tiny runs: the 1,797 scikit-learn digits, 2-layer MLP, one sampling seed
@@ -121,14 +125,18 @@ def test_array_task_picks_its_run(tmp_path: Path) -> None:
 
 
 def test_dry_run_prints_the_script_and_submits_nothing(tmp_path: Path, capsys, monkeypatch) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch anywhere
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "git").symlink_to(shutil.which("git"))
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # git, but no sbatch anywhere
     root = tmp_path / "runs"
     assert main(["submit", "rainbow/mlp", "model.width=64", f"run.root={root}", "--nodes", "2",
                  "--gpus-per-node", "4", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("#!/bin/bash") and "#SBATCH --nodes=2" in out and "#SBATCH --gpus-per-node=4" in out
     assert f"set -- mlp model.width=64 run.root={root}" in out and f"--output={root}/slurm/%x-%j.out" in out
-    assert not root.exists()
+    snapshot = snapshot_code(REPO_ROOT, root / "slurm" / "code", write=False)
+    assert f"export PYTHONPATH={snapshot.path}" in out and " -P -m common.cli run " in out
+    assert not root.exists()  # the snapshot is named, not written
 
 
 def test_sbatch_missing_says_how_to_run_locally(tmp_path: Path, capsys, monkeypatch) -> None:
@@ -243,7 +251,13 @@ def test_sweep_is_one_array_with_a_run_dir_per_task(cluster: LocalSlurm, run_roo
     assert len(list((run_root / "slurm").glob(f"rainbow-mlp-{job}_*.out"))) == 3
 
 
-def test_reproduce_runs_the_scorecard_job_after_the_array(cluster: LocalSlurm, tmp_path: Path, capsys) -> None:
+def test_reproduce_runs_the_scorecard_job_after_the_array(cluster: LocalSlurm, tmp_path: Path, capsys,
+                                                          monkeypatch) -> None:
+    """The first two runs of rainbow's smoke plan as the array (the submitting process plans them); the report job,
+    which plans again, finds those two finished and the rest not run."""
+    spec = registry.get_paper("rainbow")
+    first = spec.plan("smoke")[:2]
+    monkeypatch.setitem(registry.PAPERS, "rainbow", dataclasses.replace(spec, plan=lambda scale: first))
     runs, reports = tmp_path / "runs", tmp_path / "reports"
     argv = ["reproduce", "rainbow", *TINY, "trainer.max_epochs=1", "--runs", str(runs), "--reports", str(reports),
             "--slurm", *CPU]
@@ -251,9 +265,9 @@ def test_reproduce_runs_the_scorecard_job_after_the_array(cluster: LocalSlurm, t
     out = capsys.readouterr().out
     array, report = re.findall(r"submitted job (?:array )?(\d+)", out)
     assert cluster.job_field(report, "Dependency").startswith(f"afterok:{array}")
-    assert cluster.wait(array, timeout=240) == ["COMPLETED"] * 6
+    assert cluster.wait(array, timeout=240) == ["COMPLETED"] * 2
     assert cluster.wait(report) == ["COMPLETED"], (runs / "slurm" / f"rainbow-report-{report}.out").read_text()
-    ends = [cluster.job_field(f"{array}_{i}", "EndTime") for i in range(6)]
+    ends = [cluster.job_field(f"{array}_{i}", "EndTime") for i in range(2)]
     assert cluster.job_field(report, "StartTime") >= max(ends)
     rows = json.loads((reports / "rainbow" / "scorecard.json").read_text())
     assert any(r["measured"] is not None for r in rows)  # measured from the runs the array finished
@@ -337,3 +351,36 @@ def test_sbatch_rejection_shows_its_message(cluster: LocalSlurm, run_root: Path,
     err = capsys.readouterr().err
     assert "sbatch refused the job" in err and "invalid partition" in err.lower()
     assert not list((run_root / "slurm").glob("*.sbatch"))
+
+
+def test_jobs_run_the_code_they_were_submitted_with(cluster: LocalSlurm, tmp_path: Path) -> None:
+    """Submit two held jobs from a checkout (one from a code snapshot, one with --no-snapshot), edit a source file,
+    release them: the first runs the code as submitted, the second the edited tree."""
+    project = snapshot_code(REPO_ROOT, tmp_path / "copy").path  # the project as it is now, as a checkout of its own
+    (project / "SNAPSHOT.json").unlink()
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]):
+        subprocess.run(["git", *args], cwd=project, check=True, capture_output=True)
+    runs = tmp_path / "runs"
+
+    def submit(run_id: str, *options: str) -> tuple[str, str]:
+        done = subprocess.run([*repro_command(True), "submit", "rainbow/mlp", *TINY, "model.width=16",
+                               "trainer.max_epochs=1", f"run.id={run_id}", f"run.root={runs}", *CPU, "--hold",
+                               *options], cwd=project, env={**os.environ, "PYTHONPATH": str(project)},
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return re.search(r"submitted job (\d+)", done.stdout)[1], done.stdout
+
+    frozen, out = submit("frozen")
+    snapshot = re.search(r"code:   snapshot (\w+) at (\S+)", out)
+    live, out = submit("live", "--no-snapshot")
+    assert "the live working tree (--no-snapshot)" in out and cluster.job_field(frozen, "JobState") == "PENDING"
+    rundir = project / "common" / "rundir.py"  # the edit: every summary.json the run writes names another host
+    rundir.write_text(rundir.read_text().replace("return socket.gethostname()", 'return "edited-after-submission"'))
+    cluster.run("scontrol", "release", frozen, live)
+    for job in (frozen, live):
+        assert cluster.wait(job) == ["COMPLETED"], (runs / "slurm" / f"rainbow-mlp-{job}.out").read_text()
+    ran_frozen, ran_live = _summary(runs / "rainbow" / "mlp" / "frozen"), _summary(runs / "rainbow" / "mlp" / "live")
+    assert ran_frozen["host"] != "edited-after-submission" and ran_live["host"] == "edited-after-submission"
+    assert ran_frozen["code_snapshot"] == snapshot[1] and Path(snapshot[2]) == runs / "slurm" / "code" / snapshot[1]
+    assert ran_frozen["git_sha"] == ran_live["git_sha"] and ran_frozen["diff_hash"] is None
+    assert "code_snapshot" not in ran_live and ran_live["diff_hash"] is not None  # the edit, hashed

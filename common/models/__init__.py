@@ -25,7 +25,9 @@ MODELS: dict[str, Callable[[DictConfig, tuple[int, ...], int], nn.Module]] = {
 
 
 def register_model(name: str, factory: Callable[[DictConfig, tuple[int, ...], int], nn.Module]) -> None:
-    """A paper adds an architecture of its own (built from the same `model` config group)."""
+    """A paper adds an architecture of its own (built from the same `model` config group); names are unique."""
+    if name in MODELS and MODELS[name] is not factory:
+        raise ValueError(f"A model named '{name}' is registered already: give the new architecture its own name.")
     MODELS[name] = factory
 
 

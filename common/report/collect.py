@@ -13,6 +13,7 @@ from pathlib import Path
 
 from common.config import SCALES, compose
 from common.errors import UserError
+from common.outcomes import RunResult, load_outcomes
 from common.registry import PaperSpec, RunPlan
 from common.rundir import run_dir_of
 
@@ -44,9 +45,10 @@ class Collected:
     runs: list[RunRecord]
 
     @property
-    def results(self) -> dict[RunPlan, dict[str, float]]:
-        """What `spec.measure` takes: the final metrics of every finished run."""
-        return {r.plan: r.summary.get("metrics", {}) for r in self.runs if r.finished}
+    def results(self) -> dict[RunPlan, RunResult]:
+        """What `spec.measure` takes: the final metrics and per-example scores of every finished run."""
+        return {r.plan: RunResult(r.summary.get("metrics", {}), load_outcomes(r.run_dir))
+                for r in self.runs if r.finished}
 
 
 def _read(run_dir: Path) -> tuple[dict | None, str | None]:

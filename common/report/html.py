@@ -11,11 +11,15 @@ import html
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from common.claims import Claim, count_statuses
-from common.report.collect import Collected, RunRecord
+from common.claims import KINDS, Claim, count_statuses, format_interval, format_measured, headline
+from common.report.collect import RunRecord
+from common.report.forest import STATUS_COLOURS
 
-STATUS_COLOURS = {"reproduced": "#1a7f37", "not_reproduced": "#cf222e", "not_run": "#8c959f"}
+if TYPE_CHECKING:
+    from common.report.local import PaperReport
+
 RUN_COLOURS = {"finished": "#1a7f37", "running": "#9a6700", "failed": "#cf222e", "unreadable": "#cf222e"}
 
 STYLE = """
@@ -56,23 +60,27 @@ def page(title: str, body: Iterable[str]) -> str:
 
 
 def claims_table(rows: list[dict], claims: Iterable[Claim], scale: str) -> str:
-    """Scorecard rows with, beside our expectation at `scale`, the paper's own (paper-scale) number or inequality."""
+    """Scorecard rows with, beside our expectation at `scale`, the paper's own (paper-scale) number or inequality,
+    the measured value ± SE, its 95 % interval and n."""
     paper = {c.id: c.expected.get("paper") for c in claims}
-    head = (f"<tr><th>claim</th><th>source</th><th>paper</th><th>expected at {esc(scale)} scale</th><th>ours</th>"
-            "<th>status</th></tr>")
+    head = (f"<tr><th>kind</th><th>claim</th><th>source</th><th>paper</th><th>expected at {esc(scale)} scale</th>"
+            "<th>measured ± SE</th><th>95 % interval</th><th>n</th><th>status</th></tr>")
     cells = []
     for r in rows:
         expected = esc(r["expected"]) if r["expected"] and r.get("expected_scale") == scale else "—"
         published = esc(paper[r["id"]]) if paper.get(r["id"]) else "—"
-        measured = "—" if r["measured"] is None else f"{r['measured']:.4g}"
-        cells.append(f'<tr id="claim-{esc(r["id"])}"><td><b>{esc(r["id"])}</b><br>{esc(r["statement"])}'
-                     f'<br><span class="muted">metric: {esc(r["metric"])}</span></td><td>{esc(r["source"])}</td>'
-                     f'<td class="num">{published}</td><td class="num">{expected}</td><td class="num">{esc(measured)}'
-                     f"</td><td>{badge(r['status'], STATUS_COLOURS)}</td></tr>")
+        n = "—" if r["n"] is None else f"{r['n']} {esc(r['n_of'])}"
+        note = f'<br><span class="muted">{esc(r["note"])}</span>' if r["note"] else ""
+        cells.append(f'<tr id="claim-{esc(r["id"])}"><td>{esc(r["kind"])}</td><td><b>{esc(r["id"])}</b><br>'
+                     f'{esc(r["statement"])}<br><span class="muted">metric: {esc(r["metric"])}</span></td>'
+                     f'<td>{esc(r["source"])}</td><td class="num">{published}</td><td class="num">{expected}</td>'
+                     f'<td class="num">{esc(format_measured(r))}</td><td class="num">{esc(format_interval(r))}</td>'
+                     f"<td>{n}</td><td>{badge(r['status'], STATUS_COLOURS)}{note}</td></tr>")
     return f'<table class="claims">{head}{"".join(cells)}</table>'
 
 
 def status_counts(rows: list[dict]) -> str:
+    """Badges counting the paper claims by status."""
     return " ".join(f"{badge(s, STATUS_COLOURS)} {n}" for s, n in count_statuses(rows).items())
 
 
@@ -107,26 +115,34 @@ def _run_section(record: RunRecord, out_dir: Path) -> str:
     return "\n".join(parts)
 
 
-def paper_page(collected: Collected, rows: list[dict], figures: list[Path], out_dir: Path, generated: str) -> str:
-    """The report of one paper: `rows` is its scorecard, `figures` the PNGs its `measure` drew."""
+def paper_page(report: PaperReport, generated: str) -> str:
+    """The report of one paper: its claims (as intervals against thresholds, then as tables, checks apart), the
+    figures its `measure` drew, then every planned run."""
+    collected, rows = report.collected, report.rows
     spec = collected.paper
     done = sum(r.finished for r in collected.runs)
     body = [f"<h1>{esc(spec.title)}</h1>",
             f'<p class="muted">{esc(spec.name)} · {esc(collected.scale)} scale · {done} of {len(collected.runs)} '
             f"planned runs finished · generated {esc(generated)}</p>",
-            f"<h2>Claims</h2><p>{status_counts(rows)}</p>", claims_table(rows, spec.claims, collected.scale),
-            "<h2>Figures</h2>"]
-    body += [embedded_image(f, f.stem.replace("_", " ")) for f in figures] or [
+            f"<h2>Claims</h2><p><b>{esc(headline(rows))}</b></p><p>paper claims: {status_counts(rows)}</p>"]
+    body += [embedded_image(f, f"{f.stem}: 95 % intervals against thresholds") for f in report.forests]
+    for kind, title in zip(KINDS, ("Paper claims", "Controls (ours)", "Checks"), strict=True):
+        of_kind = [r for r in rows if r["kind"] == kind]
+        if of_kind:
+            body += [f"<h3>{title}</h3>", claims_table(of_kind, spec.claims, collected.scale)]
+    body.append("<h2>Figures</h2>")
+    body += [embedded_image(f, f.stem.replace("_", " ")) for f in report.figures] or [
         '<p class="muted">No cross-run figures: the per-run figures are below.</p>']
     body.append(f"<h2>Runs</h2><p class=\"muted\">re-create with <code>repro reproduce {esc(spec.name)} --scale "
                 f"{esc(collected.scale)}</code></p>")
-    body += [_run_section(r, out_dir) for r in collected.runs]
+    body += [_run_section(r, report.folder) for r in collected.runs]
     return page(f"{spec.name} — reproduction report", body)
 
 
 def index_page(entries: list[tuple[str, str, list[dict] | None, str]], generated: str) -> str:
-    """An index over papers: (name, title, scorecard rows or None when not reproduced yet, link or hint)."""
-    head = "<tr><th>paper</th><th>claims</th><th>report</th></tr>"
+    """An index over papers: (name, title, scorecard rows or None when not reproduced yet, link or hint); the paper
+    claims counted by status."""
+    head = "<tr><th>paper</th><th>paper claims</th><th>report</th></tr>"
     cells = []
     for name, title, rows, where in entries:
         summary = status_counts(rows) if rows is not None else '<span class="muted">no runs yet</span>'

@@ -23,9 +23,11 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from common.claims import headline
 from common.errors import UserError
 from common.report.collect import RunRecord
 from common.report.local import PaperReport
+from common.report.markdown import claims_markdown
 from common.wandb_mode import has_api_key
 
 STEP = "trainer/global_step"
@@ -67,16 +69,6 @@ def _plot_order(metric: str) -> tuple[int, str]:
     return rank, metric
 
 
-def claims_markdown(rows: list[dict], paper_expected: dict[str, str | None]) -> str:
-    lines = ["| claim | source | paper | expected here | ours | status |", "|---|---|---|---|---|---|"]
-    for r in rows:
-        ours = "—" if r["measured"] is None else f"{r['measured']:.4g}"
-        cells = [f"**{r['id']}**: {r['statement']}", r["source"], paper_expected.get(r["id"]) or "—",
-                 r["expected"] or "—", ours, r["status"].replace("_", " ")]
-        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
-    return "\n".join(lines)
-
-
 def figure_key(figure: Path) -> str:
     return f"figures/{figure.stem}"
 
@@ -94,6 +86,7 @@ def build_wandb_report(report: PaperReport, entity: str, project: str) -> Any:
         wr.P(f"Reproduction of {spec.name} at {scale} scale: {done} of {len(collected.runs)} planned runs finished. "
              f"Rebuild with `repro report {spec.name} --scale {scale} --wandb {entity}/{project}`."),
         wr.H2("Claims"),
+        wr.P(headline(report.rows)),
         wr.MarkdownBlock(claims_markdown(report.rows, {c.id: str(c.expected["paper"]) if "paper" in c.expected
                                                        else None for c in spec.claims})),
     ]
@@ -163,8 +156,9 @@ def log_figures_run(report: PaperReport, entity: str, project: str) -> Path | No
                      dir=str(report.folder), config={"paper": spec.name, "scale": scale}, reinit="finish_previous")
     try:
         run.log({figure_key(f): wandb.Image(str(f)) for f in report.figures})
-        columns = ["id", "source", "expected", "measured", "status"]
-        run.log({"claims": wandb.Table(columns=columns, data=[[r[c] for c in columns] for r in report.rows])})
+        columns = ["id", "kind", "source", "expected", "measured", "se", "n", "n_of", "interval", "status", "note"]
+        run.log({"claims": wandb.Table(columns=columns, data=[[str(r[c]) if c == "interval" else r[c]
+                                                               for c in columns] for r in report.rows])})
         folder = Path(run.dir).parent
     finally:
         run.finish()
