@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from omegaconf import OmegaConf
 
-from common.layerwise import channel_samples, cross_covariance, reestimate_norm_stats, rotate_input
+from common.layerwise import channel_samples, cross_covariance, evaluate, reestimate_norm_stats, rotate_input
 from common.linalg import procrustes, sqrt_psd
 from common.models.convnet import ConvNet
 from common.models.mlp import MLP
+from common.outcomes import load_outcomes
 from papers.rainbow.resample import effective_rank, fit_covariance, isotropic, resample, sample_weights
+from papers.rainbow.study import VARIANTS, resampling_study
 
 
 def random_orthogonal(n: int, seed: int) -> torch.Tensor:
@@ -55,9 +59,9 @@ def test_sampled_rows_have_covariance_c_monte_carlo() -> None:
 
 
 def test_fit_covariance_scale_matches_trained_rows() -> None:
+    # the definition C = WᵀW / N (uncentred, 1/N-scaled: E[W̃ᵀW̃] = WᵀW is the Monte Carlo test above)
     w = torch.randn(50, 7, dtype=torch.float64)
     torch.testing.assert_close(fit_covariance([w]), w.T @ w / 50)
-    # averaging over nets, and the sampled W̃ has E[W̃ᵀW̃] = WᵀW (the 1/N-consistent scale)
     w2 = torch.randn(50, 7, dtype=torch.float64)
     torch.testing.assert_close(fit_covariance([w, w2]), (w.T @ w + w2.T @ w2) / 100)
 
@@ -117,3 +121,23 @@ def test_resampling_nothing_reproduces_the_reference(make) -> None:
     torch.testing.assert_close(copy(x), net(x), atol=1e-8, rtol=1e-6)
     k = cross_covariance(net, net.weight_layers()[1], copy, copy.weight_layers()[1], batches)
     torch.testing.assert_close(procrustes(k), torch.eye(k.shape[0], dtype=torch.float64), atol=1e-6, rtol=0)
+
+
+def test_study_saves_per_example_scores_that_average_to_its_accuracies(tmp_path) -> None:
+    # outcomes.npz: trained 1/0 per example, each variant the fraction of its samples right; their means are the
+    # accuracies the study reports, and every variant scores the same test examples
+    torch.manual_seed(0)
+    net = MLP((1, 8, 8), 10, width=16, depth=3, norm="none").eval()
+    gen = torch.Generator().manual_seed(1)
+    x, y = torch.randn(96, 1, 8, 8, generator=gen), torch.randint(0, 10, (96,), generator=gen)
+    cfg = OmegaConf.create({"samples": 3, "rank": None, "retrain_epochs": 1, "retrain_lr": 0.01, "batch_size": 32,
+                            "align_examples": None})
+    metrics = resampling_study(net, (x[:64], y[:64]), (x[64:], y[64:]), cfg, 0, tmp_path)
+    scores = load_outcomes(tmp_path)
+    assert set(scores) == {"trained", *VARIANTS} and {len(s) for s in scores.values()} == {32}
+    assert set(np.unique(scores["trained"])) <= {0.0, 1.0}
+    assert scores["trained"].mean() == pytest.approx(evaluate(net, x[64:], y[64:], 32))
+    for variant in VARIANTS:
+        assert set(np.round(3 * np.unique(scores[variant]), 6)) <= {0.0, 1.0, 2.0, 3.0}  # k of 3 samples right
+        assert scores[variant].mean() == pytest.approx(metrics[f"resample/{variant}_acc"], abs=1e-6)
+    assert (tmp_path / "figures" / "resampling.png").is_file()

@@ -10,7 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.layerwise import reestimate_norm_stats
 from common.models.wavelets import scattering_filters
+from papers.rainbow.resample import resample
 from papers.rainbow.scattering import (
     EVEN_BLOCK,
     ODD_BLOCK,
@@ -55,6 +57,18 @@ def test_forward_backward_small() -> None:
     assert not any("filters_hat" in k for k in net.state_dict())  # fixed filters rebuilt, not saved
     net.eval()
     assert torch.isfinite(net(torch.randn(2, 3, 32, 32))).all()
+
+
+def test_resampling_nothing_reproduces_the_scattering_net() -> None:
+    # n_sampled = 0 through the complex path (ρ, complex Std, Re/Im as alignment samples, the head BN): every
+    # alignment must come out as the identity and the copy must compute the reference's logits
+    torch.manual_seed(0)
+    net = LearnedScatteringNet(1 / 16, num_blocks=3, in_channels=1, image_size=16).double()
+    x = torch.randn(64, 1, 16, 16, dtype=torch.float64)
+    batches = lambda: iter(x.split(32))  # noqa: E731
+    reestimate_norm_stats(net, batches)  # the reference's statistics, estimated like the copy's
+    copy = resample(net.eval(), batches, 0, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(copy(x), net(x), atol=1e-8, rtol=1e-6)
 
 
 def test_spatial_sizes_and_channels() -> None:

@@ -5,7 +5,8 @@ each layer from the trained covariance, with layer-by-layer alignment, gives a w
 
 from common.models import register_model
 from common.registry import PaperSpec, register
-from papers.rainbow.claims import CLAIMS, measure, plan
+from papers.rainbow.claims import CLAIMS, plan
+from papers.rainbow.measure import measure
 from papers.rainbow.module import build_module
 from papers.rainbow.scattering import LearnedScatteringNet
 
@@ -15,4 +16,6 @@ register_model("scattering", lambda m, shape, k: LearnedScatteringNet(
 PAPER = register(PaperSpec(
     name="rainbow",
     title="A Rainbow in Deep Network Black Boxes (Guth et al., JMLR 2024)",
-    build_module=build_module, claims=CLAIMS, plan=plan, measure=measure))
+    build_module=build_module, claims=CLAIMS, plan=plan, measure=measure,
+    result_columns={"mlp": ("test/acc", "resample/*_acc", "resample/rank90_frac_layer1"),
+                    "cnn": ("test/acc", "resample/*_acc"), "scattering": ("test/acc", "resample/*_acc")}))

@@ -17,7 +17,7 @@ class RainbowModule(ImageClassifier):
 
     def analyze(self, datamodule: Any, run_dir: Path) -> dict[str, float]:
         return resampling_study(self.net, datamodule.train_tensors(), datamodule.test_tensors(), self.cfg.rainbow,
-                                self.cfg.seed, run_dir / "figures")
+                                self.cfg.seed, run_dir)
 
 
 def build_module(cfg: DictConfig, datamodule: Any) -> RainbowModule:
