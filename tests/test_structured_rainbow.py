@@ -2,24 +2,44 @@
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from common.claims import scorecard
 from common.layerwise import reestimate_norm_stats
 from common.linalg import procrustes, procrustes_rows
 from common.models.convnet import ConvNet
 from common.models.factconv import FactConv2d, factorize_convs, v1_covariance
 from common.models.resnet import resnet18
 from common.models.wavelets import FirstOrderScattering, reflect_pad
+from common.outcomes import RunResult, load_outcomes
 from common.registry import RunPlan
-from papers.structured_rainbow.claims import ABLATIONS, CLAIMS, COLUMNS, measure, plan
+from common.stats import ONE_RUN
+from papers.structured_rainbow.claims import (
+    ABLATION_SEEDS,
+    ABLATIONS,
+    CLAIMS,
+    COLUMNS,
+    RF_OVER_SCATTERING_FLOOR,
+    TRIALS,
+    plan,
+    seeded,
+)
 from papers.structured_rainbow.features import RandomFeatureNet, ScatteringFeatureNet, random_kernels
+from papers.structured_rainbow.measure import measure
 from papers.structured_rainbow.resample import fresh_noise, resample_factconv
 from tests.datafiles import write_cifar10_batches, write_cifar100_files
+
+FIGURES = Path(tempfile.mkdtemp(prefix="repro-test-figures-"))  # where measure draws in unit tests
+atexit.register(shutil.rmtree, FIGURES, True)
 
 
 @pytest.mark.parametrize(("n", "d"), [(5, 12), (12, 5), (8, 8)])
@@ -82,24 +102,115 @@ def test_fresh_noise_without_alignment_reports_no_wa_cosine() -> None:
     assert copy(x).shape == (16, 10)
 
 
-def _metrics(none: float, wa: float, aca: float, both: float, retrained: float, trained: float) -> dict:
-    return {"resample/none_acc": none, "resample/wa_acc": wa, "resample/aca_acc": aca, "resample/both_acc": both,
-            "resample/retrained_acc": retrained, "resample/trained_acc": trained,
-            "resample/wa_cosine_narrow_mean": 0.97}
+VARIANTS = ("trained", "none", "wa", "aca", "both", "retrained")
 
 
-def test_measure_reads_the_ablations(tmp_path: Path) -> None:
-    plans = plan("smoke")
-    assert [p.overrides for p in plans[:len(ABLATIONS)]] == list(ABLATIONS.values())
-    results = {RunPlan("cnn"): _metrics(0.1, 0.7, 0.6, 0.9, 0.92, 0.95),
-               RunPlan("cnn", ABLATIONS["spatial_frozen"]): _metrics(0.1, 0.7, 0.6, 0.9, 0.9, 0.94),
-               RunPlan("cnn", ABLATIONS["channel_frozen"]): _metrics(0.12, 0.7, 0.6, 0.8, 0.81, 0.90)}
+def _scores(accuracy: float, n: int = 200, seed: int = 0) -> np.ndarray:
+    """n per-example scores (1/0) with the given accuracy, in a seeded random order."""
+    hits = np.zeros(n)
+    hits[: round(accuracy * n)] = 1
+    return np.random.default_rng(seed).permutation(hits)
+
+
+def _run(seed: int = 0, cosine: float = 0.97, **accuracy: float) -> RunResult:
+    """A FactConv run's result: every variant's per-example scores (accuracies from `accuracy`, default 0.5)."""
+    outcomes = {v: _scores(accuracy.get(v, 0.5), seed=100 * seed + i) for i, v in enumerate(VARIANTS)}
+    metrics = {f"resample/{v}_acc": float(o.mean()) for v, o in outcomes.items()}
+    metrics |= {"resample/wa_cosine_narrow_mean": cosine, "resample/wa_cosine_narrow_std": 0.01,
+                "resample/wa_cosine_narrow_count": 4.0}
+    return RunResult(metrics, outcomes)
+
+
+def _scored(results: dict, scale: str = "smoke", tmp_path: Path = FIGURES) -> dict[str, dict]:
+    return {row["id"]: row for row in scorecard(CLAIMS, measure(results, scale, tmp_path), scale)}
+
+
+def test_paired_differences_of_one_run_carry_the_test_sets_se(tmp_path: Path) -> None:
+    """One seed per ablation: spatial_frozen − channel_frozen is the per-example difference of the two runs' trained
+    scores on the shared test set, SE = sd(a_i − b_i)/√n (by hand), noted as resting on one run."""
+    spatial = _run(trained=0.9, both=0.85)
+    channel = RunResult(spatial.metrics, spatial.outcomes | {"trained": spatial.outcomes["trained"].copy()})
+    channel.outcomes["trained"][np.flatnonzero(spatial.outcomes["trained"])[:10]] = 0  # 10 of 200 lost: 0.05
+    results = {RunPlan("cnn"): _run(trained=0.95, wa=0.6, aca=0.7, both=0.9),
+               RunPlan("cnn", ABLATIONS["spatial_frozen"]): spatial,
+               RunPlan("cnn", ABLATIONS["channel_frozen"]): channel}
     out = measure(results, "smoke", tmp_path)
-    assert out["spatial_frozen_minus_channel_frozen"] == pytest.approx(0.04)
-    assert out["both_minus_best_single"] == pytest.approx(0.2)
-    assert out["max_none_acc"] == 0.12 and out["min_retrain_gain"] == pytest.approx(0.0)
+    diff = out["spatial_frozen_minus_channel_frozen"]
+    d = spatial.outcomes["trained"] - channel.outcomes["trained"]
+    assert diff.value == pytest.approx(0.05) and diff.n == 200 and diff.note == ONE_RUN
+    assert diff.se == pytest.approx(np.sqrt(((d - d.mean()) ** 2).sum() / 199 / 200))
+    assert out["both_minus_best_single"].value == pytest.approx(0.9 - 0.7)  # aca is the better single alignment
+    assert out["min_trained_acc"].value == pytest.approx(0.85) and out["max_none_acc"].value == pytest.approx(0.5)
     assert (tmp_path / "ablations.png").stat().st_size > 0
-    assert {p.experiment for p in plan("paper")} == {"resnet", "features"}
+
+
+def test_several_seeds_give_the_mean_and_spread_over_seeds() -> None:
+    """Three seeds per ablation on one test set: the per-seed paired difference, then its mean with the spread over
+    seeds plus the shared test set's noise (computed here by hand), Student t with Welch's df."""
+    gaps = [0.02, 0.05, 0.08]
+    results, diffs = {}, []
+    for seed, gap in enumerate(gaps):
+        results[RunPlan("cnn", seeded((), seed))] = _run(seed, trained=0.95, both=0.9)
+        spatial = results[RunPlan("cnn", seeded(ABLATIONS["spatial_frozen"], seed))] = _run(seed, trained=0.9 + gap)
+        channel = results[RunPlan("cnn", seeded(ABLATIONS["channel_frozen"], seed))] = _run(seed, trained=0.9)
+        diffs.append(spatial.outcomes["trained"] - channel.outcomes["trained"])
+    diff = measure(results, "smoke", FIGURES)["spatial_frozen_minus_channel_frozen"]
+    d = np.stack(diffs)  # (seeds, examples)
+    seed_term, test_term = d.mean(1).var(ddof=1) / 3, d.mean(0).var(ddof=1) / 200
+    assert (diff.value, diff.n, diff.n_of) == (pytest.approx(0.05), 3, "seeds × 200 test examples")
+    assert diff.se == pytest.approx(np.sqrt(seed_term + test_term))
+    welch = (seed_term + test_term) ** 2 / (seed_term ** 2 / 2 + test_term ** 2 / 199)
+    assert diff.df == int(welch)
+
+
+def test_retraining_within_noise_is_not_a_gain_and_the_id_says_what_is_measured() -> None:
+    """The old `head_retraining_helps` passed on a 0.001 margin: the claim now says what its metric measures
+    (retrained − both, a non-inferiority control) and a margin inside the paired SE is not reproduced."""
+    claims = {c.id: c for c in CLAIMS}
+    assert "head_retraining_helps" not in claims
+    claim = claims["head_retraining_keeps_accuracy"]
+    assert claim.kind == "control" and claim.metric == "min_retrained_minus_both"
+    both = _scores(0.9)
+    retrained = both.copy()
+    wrong, right = np.flatnonzero(both == 0), np.flatnonzero(both == 1)
+    retrained[wrong[:7]], retrained[right[:6]] = 1, 0  # 7 gained, 6 lost: +1 example in 200
+    result = _run(trained=0.95)
+    result.outcomes.update(both=both, retrained=retrained)
+    row = _scored({RunPlan("cnn"): result})["head_retraining_keeps_accuracy"]
+    assert row["measured"] == pytest.approx(0.005) and row["status"] == "inconclusive"  # interval reaches −0.01
+
+
+def test_a_net_that_did_not_train_invalidates_the_claims_it_guards() -> None:
+    results = {RunPlan("cnn"): _run(trained=0.95, both=0.9),
+               RunPlan("cnn", ABLATIONS["spatial_frozen"]): _run(trained=0.3),  # did not train
+               RunPlan("cnn", ABLATIONS["channel_frozen"]): _run(trained=0.2)}
+    rows = _scored(results)
+    assert rows["factconv_nets_trained"]["status"] == "not_reproduced"
+    for claim in ("channel_covariance_matters_most", "both_alignments_needed", "no_alignment_collapses"):
+        assert rows[claim]["status"] == "not_run" and rows[claim]["note"].startswith("invalid: check factconv")
+    assert rows["wa_restores_reference_noise"]["status"] == "reproduced"
+
+
+def test_every_claim_has_a_kind_and_the_table_claims_are_guarded_by_a_check() -> None:
+    claims = {c.id: c for c in CLAIMS}
+    assert "random_features_learn_digits" not in claims  # near-trivial on digits: now the check below
+    check = claims["feature_nets_trained"]
+    assert check.kind == "check" and {"random_features_beat_scattering", "table_v1_cifar10"} <= set(check.guards)
+    assert claims["no_alignment_collapses"].kind == "control" and claims["wa_restores_reference_noise"].kind == "check"
+    assert all(c.source for c in CLAIMS) and sum(c.kind == "paper" for c in CLAIMS) == 5 + 16
+
+
+def test_plans_run_seeds_where_claims_compare_training_runs() -> None:
+    smoke = plan("smoke")
+    assert sum(p.experiment == "cnn" for p in smoke) == len(ABLATIONS) * ABLATION_SEEDS["smoke"] >= 3 * 5
+    assert sum(p.experiment == "features" for p in smoke) == 4 * 2 * TRIALS
+    paper = plan("paper")
+    assert len(paper) == len(set(paper))
+    resnets = [p for p in paper if p.experiment == "resnet"]
+    # the width sweep (6) and every ablation at width 1 with 3 seeds; learned at width 1, seed 0, is one run
+    assert len(resnets) == 6 + len(ABLATIONS) * ABLATION_SEEDS["paper"] - 1
+    assert RunPlan("resnet", ("scale=paper", "model.width_scale=1.0")) in resnets
+    assert {p.experiment for p in paper} == {"resnet", "features"}
 
 
 def test_run_trains_resamples_and_reports_cosines(repro, run_root: Path) -> None:
@@ -108,9 +219,13 @@ def test_run_trains_resamples_and_reports_cosines(repro, run_root: Path) -> None
     assert repro("run", "structured_rainbow/cnn", *args) == 0
     [run_dir] = (run_root / "structured_rainbow/cnn").iterdir()
     metrics = json.loads((run_dir / "summary.json").read_text())["metrics"]
-    for variant in ("none", "wa", "aca", "both", "retrained"):
-        assert 0 <= metrics[f"resample/{variant}_acc"] <= 1
+    outcomes = load_outcomes(run_dir)
+    assert set(outcomes) == set(VARIANTS) and {len(o) for o in outcomes.values()} == {500}  # the test digits
+    for variant, scores in outcomes.items():  # the summary's accuracies are the means of the saved scores
+        assert metrics[f"resample/{variant}_acc"] == pytest.approx(scores.mean(), abs=1e-6)
+        assert set(np.unique(scores)) <= {0.0, 1.0}  # one draw: 1/0 per example
     assert metrics["resample/wa_cosine_narrow_mean"] > 0.9  # 8 -> 8 3x3 convs: C_out = 8 < D = 72
+    assert metrics["resample/wa_cosine_narrow_count"] == 3 and metrics["resample/wa_cosine_narrow_std"] < 0.1
     layers = json.loads((run_dir / "alignment.json").read_text())
     assert [r["c_out"] for r in layers] == [8, 8, 8]
     assert (run_dir / "figures/resampling.png").stat().st_size > 0
@@ -162,34 +277,51 @@ def test_random_feature_net_trains_only_norms_and_readout() -> None:
     assert net(torch.randn(4, 3, 32, 32)).shape == (4, 10)
 
 
-def test_feature_table_is_measured_per_cell_with_its_sem() -> None:
+def _acc(accuracy: float) -> RunResult:
+    return RunResult({"test/acc": accuracy})
+
+
+def test_feature_table_cells_are_means_over_trials_and_orderings_their_differences() -> None:
     mnist, few = COLUMNS["paper"]["mnist"], COLUMNS["paper"]["cifar10_50"]
-    results = {RunPlan("features", ("scale=paper", f"model.name=rf_{kind}", f"seed={s}")): {"test/acc": acc + s / 100}
-               for kind, acc in (("v1", 0.65), ("uniform", 0.64)) for s in range(3)}
-    results[RunPlan("features", ("scale=paper", "model.name=rf_v1", *mnist, "seed=0"))] = {"test/acc": 0.99}
-    results[RunPlan("features", ("scale=paper", "model.name=rf_scattering", *mnist, "seed=0"))] = {"test/acc": 0.97}
-    for kind, acc in (("v1", 0.42), ("gaussian", 0.41), ("scattering", 0.45)):
-        results[RunPlan("features", ("scale=paper", f"model.name=rf_{kind}", *few, "seed=0"))] = {"test/acc": acc}
-    out = measure(results, "paper", Path("unused"))
-    assert out["rf_v1_cifar10_acc"] == pytest.approx(0.66) and out["rf_v1_cifar10_sem"] == pytest.approx(
-        0.01 / 3**0.5)
-    assert out["rf_v1_minus_uniform_cifar10"] == pytest.approx(0.01)
-    assert out["rf_v1_cifar10_50_acc"] == 0.42 and out["rf_scattering_cifar10_50_acc"] == 0.45
+
+    def run(kind: str, column: tuple[str, ...], seed: int) -> RunPlan:
+        return RunPlan("features", seeded(("scale=paper", f"model.name=rf_{kind}", *column), seed))
+
+    results = {run(kind, (), s): _acc(acc + s / 100) for kind, acc in (("v1", 0.65), ("uniform", 0.64))
+               for s in range(3)}
+    results |= {run(kind, mnist, s): _acc(acc + s / 1000) for kind, acc in (("v1", 0.99), ("scattering", 0.97))
+                for s in range(3)}
+    results |= {run(kind, few, s): _acc(acc + s / 100) for kind, acc in (("v1", 0.42), ("gaussian", 0.41),
+                                                                         ("scattering", 0.45)) for s in range(3)}
+    out = measure(results, "paper", FIGURES)
+    cell = out["rf_v1_cifar10_acc"]
+    assert (cell.value, cell.se, cell.n, cell.df) == (pytest.approx(0.66), pytest.approx(0.01 / 3 ** 0.5), 3, 2)
+    v1_uniform = out["rf_v1_minus_uniform_cifar10"]  # independent runs: √(se² + se²), Welch's df
+    assert v1_uniform.value == pytest.approx(0.01) and v1_uniform.se == pytest.approx(0.01 * (2 / 3) ** 0.5)
+    assert 3 <= v1_uniform.df <= 4  # Welch–Satterthwaite: 2 + 2 for equal SEs (common.stats floors it)
     # scattering is not a random-feature net, and the few-image column has its own claim: neither is in the minimum
-    assert out["rf_v1_mnist_acc"] == 0.99 and out["min_rf_acc"] == pytest.approx(0.64)
-    assert out["min_rf_minus_scattering"] == pytest.approx(0.02)  # MNIST only: no CIFAR-10 scattering run here
-    assert out["min_scattering_minus_rf_few"] == pytest.approx(0.03)  # 0.45 − 0.42, the best random row
-    assert sum(p.experiment == "features" for p in plan("paper")) == 4 * 4 * 3
+    full = out["min_rf_minus_scattering"]  # MNIST only: no CIFAR-10 scattering run here
+    assert full.value == pytest.approx(0.02) and full.interval == out["rf_v1_minus_scattering_mnist"].interval
+    few_gap = out["min_scattering_minus_rf_few"]  # 0.45 − 0.42, the best random row
+    assert few_gap.value == pytest.approx(0.03)
+    # the conservative minimum: its interval's ends are the smallest ends over the rows
+    parts = [out[f"scattering_minus_rf_{k}_cifar10_50"] for k in ("v1", "gaussian")]
+    assert few_gap.interval == (min(p.interval[0] for p in parts), min(p.interval[1] for p in parts))
+    # trained: each cell's mean over the paper's; the smallest is scattering with 50 images per class
+    ratio = out["min_feature_acc_over_paper"]
+    assert ratio.value == pytest.approx(0.46 / 0.4825) and ratio.se == pytest.approx(0.01 / 3 ** 0.5 / 0.4825)
     claims = {c.id: c for c in CLAIMS}
     assert claims["table_scattering_cifar10_50"].expected["paper"].value == 0.4825
+    assert claims["random_features_beat_scattering"].expected["paper"].value == RF_OVER_SCATTERING_FLOOR
 
 
 def test_smoke_feature_table_names_its_columns_after_the_digits() -> None:
     runs = [p for p in plan("smoke") if p.experiment == "features"]
-    assert len(runs) == 4 * 2
-    out = measure({p: {"test/acc": 0.9 + 0.01 * i} for i, p in enumerate(runs)}, "smoke", Path("unused"))
+    out = measure({p: _acc(0.9 + 0.001 * i) for i, p in enumerate(runs)}, "smoke", FIGURES)
     assert {"rf_v1_mnist5k_acc", "rf_v1_mnist5k_50_acc", "min_scattering_minus_rf_few"} <= out.keys()
-    assert not any("cifar" in key for key in out)
+    assert out["rf_v1_mnist5k_acc"].n == TRIALS and not any("cifar" in key for key in out)
+    # the digits are read against the paper's MNIST column
+    assert out["min_feature_acc_over_paper"].value == pytest.approx(0.901 / 0.9904)  # V1, all digits
 
 
 def test_first_order_scattering_shapes_and_constant_images() -> None:
