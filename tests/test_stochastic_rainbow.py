@@ -3,19 +3,27 @@ alignment, the pre-BN ResNets, evaluation, claims and bad input."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
+import shutil
+import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
 
+from common.claims import scorecard
 from common.config import compose
 from common.errors import UserError
 from common.linalg import polar_factor
 from common.models.factconv import noise_std
-from papers.stochastic_rainbow.claims import SMOKE_RANKS, _setting, measure, plan
+from common.outcomes import RunResult, load_outcomes
+from common.registry import RunPlan
+from common.stats import ONE_RUN, over_seeds
+from papers.stochastic_rainbow.claims import CLAIMS, PAPER_DEPTHS, PAPER_RANKS, PAPER_WIDTHS, SMOKE_RANKS, plan
 from papers.stochastic_rainbow.layers import (
     Align,
     StochasticFactConv2d,
@@ -25,9 +33,13 @@ from papers.stochastic_rainbow.layers import (
     set_reference_fraction,
     split_pair,
 )
+from papers.stochastic_rainbow.measure import measure
 from papers.stochastic_rainbow.module import StochasticRainbowModule, build_net
 from papers.stochastic_rainbow.resnet import StochasticResNet
 from papers.stochastic_rainbow.study import fix_sample, sampling_study
+
+FIGURES = Path(tempfile.mkdtemp(prefix="repro-test-figures-"))  # where measure draws in unit tests
+atexit.register(shutil.rmtree, FIGURES, True)
 
 
 def _orthogonal(n: int, gen: torch.Generator) -> torch.Tensor:
@@ -199,6 +211,12 @@ def test_sampling_study_scores_the_whole_test_set(tmp_path: Path) -> None:
         assert (metrics[key] * 37) == pytest.approx(round(metrics[key] * 37), abs=1e-4)
     assert metrics["ensemble/acc_k1"] == metrics["sample/fixed_acc"] and metrics["ensemble/acc"] == metrics[
         "ensemble/acc_k3"]
+    outcomes = load_outcomes(tmp_path)  # per example: the fraction of the 3 samples right, ensemble, retrained
+    assert {k: len(v) for k, v in outcomes.items()} == {"sample": 37, "ensemble": 37, "retrained": 37}
+    assert outcomes["sample"].mean() == pytest.approx(metrics["sample/acc_mean"], abs=1e-6)
+    assert set(np.round(3 * outcomes["sample"], 5)) <= {0, 1, 2, 3}
+    assert outcomes["ensemble"].mean() == pytest.approx(metrics["ensemble/acc"], abs=1e-6)
+    assert outcomes["retrained"].mean() == pytest.approx(metrics["sample/retrained_acc"], abs=1e-6)
     record = json.loads((tmp_path / "sampling.json").read_text())
     assert record["single"][0] == metrics["sample/fixed_acc"]
     assert len(record["align_residual"]) == 3 and 0 <= metrics["sample/align_residual_mean"] <= metrics[
@@ -218,31 +236,109 @@ def test_fixed_sample_freezes_the_alignment() -> None:
                                                                           if isinstance(m, Align)), strict=True))
 
 
-def _summary(ensemble: float, k1: float, retrained: float, mean: float) -> dict[str, float]:
-    return {"ensemble/acc": ensemble, "ensemble/acc_k1": k1, "sample/retrained_acc": retrained,
-            "sample/acc_mean": mean}
+def _scores(accuracy: float, n: int = 500, seed: int = 0) -> np.ndarray:
+    """n per-example scores (1/0) with the given accuracy, in a seeded random order."""
+    hits = np.zeros(n)
+    hits[: round(accuracy * n)] = 1
+    return np.random.default_rng(seed).permutation(hits)
 
 
-def test_measure_reads_the_ensembles_and_the_rank_sweep(tmp_path: Path) -> None:
-    plans = plan("smoke")
-    results = {plans[0]: _summary(0.9, 0.8, 0.85, 0.8)}
-    results |= {p: _summary(0.88, 0.7, 0.8, 0.8 - 0.1 / (i + 1)) for i, p in enumerate(plans[1:])}
+def _run(sample: float, ensemble: float | None = None, retrained: float | None = None, seed: int = 0) -> RunResult:
+    """A run's per-example scores: its samples' (an accuracy), the ensemble's and the retrained head's (default:
+    the samples' scores plus 5 points, on other examples)."""
+    scores = _scores(sample, seed=seed)
+    outcomes = {"sample": scores,
+                "ensemble": scores.copy() if ensemble is None else _scores(ensemble, seed=seed + 1),
+                "retrained": scores.copy() if retrained is None else _scores(retrained, seed=seed + 2)}
+    if ensemble is None:
+        outcomes["ensemble"][np.flatnonzero(scores == 0)[:25]] = 1
+    return RunResult({"sample/acc_mean": float(scores.mean())}, outcomes)
+
+
+def _scored(results: dict, scale: str = "smoke") -> dict[str, dict]:
+    return {row["id"]: row for row in scorecard(CLAIMS, measure(results, scale, FIGURES), scale)}
+
+
+def test_the_rank_sweep_is_paired_on_the_test_set(tmp_path: Path) -> None:
+    """full − lrdiag(k_max) is the per-example difference of the two runs' sample scores, SE = sd(a_i − b_i)/√n
+    (by hand), one run each: noted ONE_RUN; k_max − k_min likewise, however the ranks between score."""
+    full, *ranks = plan("smoke")
+    results = {full: _run(0.6)}
+    results |= {p: _run(acc, seed=10 * i) for i, (p, acc) in enumerate(zip(ranks, (0.5, 0.4, 0.58), strict=True))}
     out = measure(results, "smoke", tmp_path)
-    assert out["min_ensemble_minus_retrained"] == pytest.approx(0.05)
-    assert out["min_ensemble_gain"] == pytest.approx(0.1)
-    assert out["full_minus_largest_rank"] == pytest.approx(0.1 / len(SMOKE_RANKS))
-    assert out["rank_gap_shrinkage"] == pytest.approx(0.1 - 0.1 / len(SMOKE_RANKS))
+    d = results[full].outcomes["sample"] - results[ranks[-1]].outcomes["sample"]
+    gap = out["full_minus_largest_rank"]
+    assert gap.value == pytest.approx(0.02) and gap.n == 500 and gap.note == ONE_RUN
+    assert gap.se == pytest.approx(d.std(ddof=1) / 500 ** 0.5)
+    assert out["largest_minus_smallest_rank"].value == pytest.approx(0.08)
+    assert out[f"gap_rank{SMOKE_RANKS[1]}"].value == pytest.approx(0.2)  # the sweep need not be monotone
+    assert out["sample_acc_full"].value == pytest.approx(0.6) and "sample_acc_lrdiag_k4" in out
     assert "depth34_minus_depth9_widest" not in out
     assert (tmp_path / "depth_and_rank.png").stat().st_size > 0
 
 
-def test_measure_compares_depths_at_the_largest_width(tmp_path: Path) -> None:
-    results = {p: _summary(0.9, 0.8, 0.85, 0.5 + int(_setting(p).get("model.depth", 0)) / 100
-                           + float(_setting(p).get("model.width_scale", 0)) / 10)
-               for p in plan("paper")}
-    out = measure(results, "paper", tmp_path)
-    assert out["depth34_minus_depth9_widest"] == pytest.approx(0.25)
-    assert "full_minus_largest_rank" in out
+def test_an_ensemble_margin_inside_the_paired_se_is_not_reproduced() -> None:
+    """The old `ensemble_beats_retrained_head` passed on a 0.002 margin (one example in 500): with the paired SE its
+    interval straddles 0. And `ensemble_grows_with_k`, which any ensemble passes, is no longer a claim."""
+    sample = _scores(0.6)
+    retrained = sample.copy()
+    ensemble = sample.copy()
+    wrong, right = np.flatnonzero(sample == 0), np.flatnonzero(sample == 1)
+    ensemble[wrong[:12]], ensemble[right[:11]] = 1, 0  # 12 gained, 11 lost against the retrained head
+    results = {RunPlan("resnet"): RunResult({}, {"sample": sample * 0.9, "ensemble": ensemble,
+                                                "retrained": retrained})}
+    rows = _scored(results)
+    assert rows["ensemble_beats_retrained_head"]["measured"] == pytest.approx(0.002)
+    assert rows["ensemble_beats_retrained_head"]["status"] == "inconclusive"
+    assert rows["ensemble_beats_retrained_head"]["note"] == ONE_RUN
+    assert {c.id for c in CLAIMS}.isdisjoint({"ensemble_grows_with_k", "low_rank_gap_shrinks"})
+
+
+def test_checks_guard_the_claims_that_need_trained_nets_and_distinct_samples() -> None:
+    full, *ranks = plan("smoke")
+    untrained = {full: _run(0.6), **{p: _run(0.2 if i == 0 else 0.5, seed=i) for i, p in enumerate(ranks)}}
+    rows = _scored(untrained)
+    assert rows["stochastic_nets_trained"]["status"] == "not_reproduced"
+    for claim in ("ensemble_beats_retrained_head", "largest_rank_beats_smallest", "low_rank_approaches_full"):
+        assert rows[claim]["status"] == "not_run" and rows[claim]["note"].startswith("invalid: check stochastic")
+    identical = {p: RunResult({}, {"sample": s, "ensemble": s, "retrained": _scores(0.5, seed=3)})
+                 for p in plan("smoke") for s in [_scores(0.6)]}  # every sample the same: the ensemble ties it
+    rows = _scored(identical)
+    assert rows["ensemble_beats_its_samples"]["status"] == "not_reproduced"
+    assert rows["ensemble_beats_retrained_head"]["status"] == "not_run"
+    assert rows["stochastic_nets_trained"]["status"] == "reproduced"
+
+
+def test_paper_claims_pair_runs_by_seed_and_use_the_spread_over_seeds() -> None:
+    """Paper scale: 3 seeds per setting; ResNet-34 − ResNet-9 at the widest width is the mean over seeds of the
+    per-seed paired differences, with the spread over seeds plus the test set's noise (common.stats.over_seeds,
+    tested by hand in tests/test_rainbow_claims.py)."""
+    plans = plan("paper")
+    assert len(plans) == (len(PAPER_DEPTHS) * len(PAPER_WIDTHS) + len(PAPER_RANKS)) * 3 == len(set(plans))
+    gaps = {0: 0.01, 1: 0.03, 2: 0.05}
+
+    def accuracy(p: RunPlan) -> float:
+        o = dict(x.split("=", 1) for x in p.overrides)
+        depth_gain = gaps[int(o.get("seed", 0))] if o.get("model.depth") == "34" else 0.0
+        return 0.5 + depth_gain + float(o.get("model.width_scale", 0)) / 10
+
+    results = {p: _run(accuracy(p), seed=i) for i, p in enumerate(plans)}
+    out = measure(results, "paper", FIGURES)
+    gap = out["depth34_minus_depth9_widest"]
+    widest = max(PAPER_WIDTHS)
+
+    def run(depth: int, seed: int) -> RunResult:
+        wanted = (str(depth), str(widest), str(seed))
+        for p, r in results.items():
+            o = dict(x.split("=", 1) for x in p.overrides)
+            if (o.get("model.depth"), o.get("model.width_scale"), o.get("seed", "0")) == wanted:
+                return r
+        raise KeyError(wanted)
+
+    by_hand = over_seeds([run(34, s).outcomes["sample"] - run(9, s).outcomes["sample"] for s in range(3)])
+    assert (gap.value, gap.n, gap.n_of) == (pytest.approx(0.03), 3, "seeds × 500 test examples")
+    assert (gap.se, gap.df) == (pytest.approx(by_hand.se), by_hand.df)
+    assert out["full_minus_largest_rank"].n_of == "seeds × 500 test examples"
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
@@ -274,13 +370,20 @@ def test_checkpoint_of_another_variant_is_a_user_error() -> None:
 
 
 def test_run_trains_samples_and_ensembles(repro, run_root: Path) -> None:
-    args = ["trainer.max_epochs=1", "data.limit_train=200", "sampling.samples=2", "sampling.align_examples=100",
-            "sampling.retrain_epochs=1"]
-    assert repro("run", "stochastic_rainbow/resnet", *args) == 0
+    """At test size: the run's summary carries the sampling metrics and outcomes.npz their per-example scores; a
+    baseline without noise (model.conv=conv) samples nothing and so saves no scores."""
+    assert repro("run", "stochastic_rainbow/resnet", "tiny=true") == 0
     [run_dir] = (run_root / "stochastic_rainbow/resnet").iterdir()
     metrics = json.loads((run_dir / "summary.json").read_text())["metrics"]
     assert {"sample/acc_mean", "sample/retrained_acc", "ensemble/acc_k2"} <= metrics.keys()
-    assert repro("run", "stochastic_rainbow/resnet", "model.conv=conv", *args) == 0  # a baseline: no sampling
+    outcomes = load_outcomes(run_dir)
+    assert {len(v) for v in outcomes.values()} == {20}  # the tiny overlay's test digits
+    assert outcomes["sample"].mean() == pytest.approx(metrics["sample/acc_mean"], abs=1e-6)
+    assert repro("run", "stochastic_rainbow/resnet", "model.conv=conv", "tiny=true") == 0
+    [baseline] = [d for d in (run_root / "stochastic_rainbow/resnet").iterdir() if "conv" in d.name]
+    summary = json.loads((baseline / "summary.json").read_text())
+    assert "test/acc" in summary["metrics"] and "sample/acc_mean" not in summary["metrics"]
+    assert load_outcomes(baseline) == {}
 
 
 def test_a_diverging_run_stops_with_the_non_finite_loss_error(repro, run_root: Path, capsys) -> None:
@@ -291,6 +394,7 @@ def test_a_diverging_run_stops_with_the_non_finite_loss_error(repro, run_root: P
     assert "Training stopped: the loss became" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # torch.compile's tracing: ~15 s on a CPU
 def test_the_stochastic_net_traces_as_one_graph_for_torch_compile() -> None:
     """No graph break (the CPU thread guard around the SVD stands aside while compiling), so torch.compile takes the
     whole forward; the traced forward matches the eager one."""

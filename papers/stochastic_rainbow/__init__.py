@@ -5,10 +5,13 @@ define a distribution of networks: single samples, head retraining, ensembles, l
 """
 
 from common.registry import PaperSpec, register
-from papers.stochastic_rainbow.claims import CLAIMS, measure, plan
+from papers.stochastic_rainbow.claims import CLAIMS, plan
+from papers.stochastic_rainbow.measure import measure
 from papers.stochastic_rainbow.module import build_module
 
 PAPER = register(PaperSpec(
     name="stochastic_rainbow",
     title="Learning Stochastic Rainbow Networks (White et al., NeurIPS 2024 Sci4DL workshop)",
-    build_module=build_module, claims=CLAIMS, plan=plan, measure=measure))
+    build_module=build_module, claims=CLAIMS, plan=plan, measure=measure,
+    result_columns={"resnet": ("train/acc", "sample/acc_mean", "sample/retrained_acc", "ensemble/acc",
+                               "sample/align_residual_mean")}))

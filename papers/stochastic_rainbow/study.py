@@ -7,6 +7,9 @@ For each of `samples` draws s = 1..S (draw s seeds its generator with seed·1000
         Scored on the WHOLE test set (`sample/acc_mean`, `_std`, `_min` over draws; `sample/fixed_acc`: draw 1).
   (ii)  draw 1 with only its Linear head retrained on its frozen training features (`sample/retrained_acc`).
   (iii) ensembles: the mean logits of the first K draws, K = 1..S (`ensemble/acc_k<K>`; `ensemble/acc` = S).
+Per-example scores go to `outcomes.npz` (`common.outcomes.save_outcomes`): `sample` (the fraction of the S draws
+that classify the example correctly: its mean is `sample/acc_mean`), `ensemble` (K = S) and `retrained` (1/0), so
+that claims comparing two of them, or two runs on the same test set, use the paired per-example difference.
 Beside them, how well each draw's rotations recover the reference features: `Align.residual`, ‖X_gen Q − X_ref‖ /
 ‖X_ref‖ over the calibration pass, per alignment (in module order) and draw (`sampling.json`); the metrics
 `sample/align_residual_mean` / `_max` are the mean / largest over alignments of the draw-mean residual.
@@ -18,16 +21,14 @@ import copy
 import json
 from pathlib import Path
 
-import matplotlib
+import torch
+from omegaconf import DictConfig
+from torch import nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
-from torch import nn  # noqa: E402
-
-from common.layerwise import Batches, fit_head, input_of, reestimate_norm_stats  # noqa: E402
-from papers.stochastic_rainbow.layers import Align, full_reference, redraw_all, set_align_mode  # noqa: E402
+from common.layerwise import Batches, fit_head, input_of, reestimate_norm_stats
+from common.outcomes import save_outcomes
+from common.plotting import plt
+from papers.stochastic_rainbow.layers import Align, full_reference, redraw_all, set_align_mode
 
 
 @torch.no_grad()
@@ -49,8 +50,9 @@ def logits_of(net: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     return torch.cat([net(xb) for xb in x.split(batch_size)])
 
 
-def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
-    return (logits.argmax(-1) == y).float().mean().item()
+def hits(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(N,) 1.0 where the logits' argmax is the label, else 0.0."""
+    return (logits.argmax(-1) == y).float()
 
 
 def retrained_logits(net: nn.Module, train: tuple[torch.Tensor, torch.Tensor], x_test: torch.Tensor,
@@ -69,7 +71,8 @@ def retrained_logits(net: nn.Module, train: tuple[torch.Tensor, torch.Tensor], x
 
 def sampling_study(net: nn.Module, train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor],
                    cfg: DictConfig, seed: int, run_dir: Path) -> dict[str, float]:
-    """(i)-(iii) on a copy of `net`; writes `sampling.json` (per-draw accuracies) and `figures/ensemble.png`."""
+    """(i)-(iii) on a copy of `net`; writes `outcomes.npz` (per-example scores), `sampling.json` (per-draw
+    accuracies) and `figures/ensemble.png`."""
     net = copy.deepcopy(net)
     x_align = train[0] if cfg.align_examples is None else train[0][:cfg.align_examples]
 
@@ -79,17 +82,24 @@ def sampling_study(net: nn.Module, train: tuple[torch.Tensor, torch.Tensor], tes
     x_test, y_test = test
     total = torch.zeros(len(y_test), net.classifier.out_features, device=y_test.device)
     single, ensemble, residuals = [], [], []
+    sample_hits = torch.zeros(len(y_test), device=y_test.device)  # (N,) how many draws got each example right
     aligns = [m for m in net.modules() if isinstance(m, Align)]
     for s in range(1, cfg.samples + 1):
         gen = torch.Generator(device=x_test.device).manual_seed(seed * 1000 + s)
         logits = logits_of(fix_sample(net, passes, gen), x_test, cfg.batch_size)
         residuals.append([m.residual() for m in aligns])
         total += logits.float()
-        single.append(accuracy(logits, y_test))
-        ensemble.append(accuracy(total, y_test))  # argmax of the mean = argmax of the sum
+        draw_hits = hits(logits, y_test)
+        sample_hits += draw_hits
+        single.append(draw_hits.mean().item())
+        ensemble_hits = hits(total, y_test)  # argmax of the mean = argmax of the sum
+        ensemble.append(ensemble_hits.mean().item())
         if s == 1:
-            retrained = accuracy(retrained_logits(net, train, x_test, cfg, torch.Generator().manual_seed(seed)),
-                                 y_test)
+            retrained_hits = hits(retrained_logits(net, train, x_test, cfg, torch.Generator().manual_seed(seed)),
+                                  y_test)
+    save_outcomes(run_dir, {"sample": sample_hits / cfg.samples, "ensemble": ensemble_hits,
+                            "retrained": retrained_hits})
+    retrained = retrained_hits.mean().item()
     acc = torch.tensor(single)
     per_layer = torch.tensor(residuals).mean(0)  # (alignments,): the draw-mean residual of each alignment
     metrics = {"sample/fixed_acc": single[0], "sample/acc_mean": acc.mean().item(),
