@@ -2,11 +2,14 @@
 
 Three networks of one architecture: a generalising net trained on the true labels, a memorising net
 trained with the same recipe, the same initial weights and the same batches (augmentation included) on
-training labels shuffled across examples by a seeded permutation (Zhang et al. 2017), and a random net
-(a fresh initialisation, never trained). The two trained nets train side by side in one run, each with its
-own gradient-norm clipping. On the test set: the L × L map of minibatch debiased linear CKA between their
-blocks (`common.metrics.cka.cka_map`) for each pair, and RBF CKA between matching blocks with bandwidth
-m × median distance, m ∈ `rbf_thresholds`.
+training labels shuffled across examples by a permutation seeded with label_seed + 1000 · seed (Zhang et
+al. 2017), and a random net (a fresh initialisation seeded with random_seed + 1000 · seed, never trained).
+The two trained nets train side by side in one run, each with its own gradient-norm clipping. On the test
+set: the L × L map of minibatch debiased linear CKA between their blocks (`common.metrics.cka.cka_map`) for
+each pair, and RBF CKA between matching blocks with bandwidth m × median distance, m ∈ `rbf_thresholds`.
+For the checks that the two nets trained as they should: their per-example test correctness
+(`outcomes.npz`) and the memorising net's accuracy on its own shuffled training labels, in eval mode, after
+training (`train_acc_memorising_shuffled`).
 """
 
 from __future__ import annotations
@@ -24,11 +27,21 @@ from torch import nn
 
 from common.classifier import accuracy
 from common.data import TensorBatches
+from common.layerwise import correct
 from common.metrics.cka import cka, cka_map, layer_extractor
 from common.optim import build_optimizer
+from common.outcomes import save_outcomes
+from papers.cka_reliability.nets import draw_seed
 from papers.cka_reliability.plots import plot_cka_maps
 
 PAIRS = (("generalising", "memorising"), ("generalising", "random"), ("memorising", "random"))
+
+
+def shuffled_labels(y: torch.Tensor, label_seed: int) -> torch.Tensor:
+    """The memorising net's training labels: `y` permuted across examples by a permutation seeded with
+    `label_seed` (Zhang et al. 2017), so the label marginal is kept and x carries no information about it."""
+    generator = torch.Generator().manual_seed(label_seed)
+    return y[torch.randperm(len(y), generator=generator).to(y.device)]
 
 
 class EarlyLayersModule(L.LightningModule):
@@ -46,14 +59,15 @@ class EarlyLayersModule(L.LightningModule):
     def on_train_epoch_start(self) -> None:  # not called when a run resumes mid-epoch: __init__ set None
         self._memorising_batches = None
 
+    def _label_seed(self) -> int:
+        return draw_seed(self.cfg.early_layers.label_seed, self.cfg.seed)
+
     def _shuffled_label_batches(self, batch_idx: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """This epoch's batches with the shuffled labels, advanced to `batch_idx` (a pass resumed mid-epoch
         starts there)."""
         datamodule = self.trainer.datamodule
         _, y = datamodule.train_tensors()
-        generator = torch.Generator().manual_seed(self.cfg.early_layers.label_seed)
-        shuffled = y[torch.randperm(len(y), generator=generator).to(y.device)]
-        batches = iter(datamodule.train_batches(labels=shuffled))
+        batches = iter(datamodule.train_batches(labels=shuffled_labels(y, self._label_seed())))
         for _ in range(batch_idx):
             next(batches)
         return batches
@@ -104,14 +118,20 @@ class EarlyLayersModule(L.LightningModule):
         cfg = self.cfg.early_layers
         self.nets.eval()
         layers = list(cfg.layers)
+        batch_size = self.cfg.data.eval_batch_size
+        x_train, y_train = datamodule.train_tensors()
+        memorised = correct(self.nets["memorising"], x_train, shuffled_labels(y_train, self._label_seed()), batch_size)
         x, y = datamodule.test_tensors()
-        loader = TensorBatches(x, y, self.cfg.data.eval_batch_size)  # the whole test split, unsharded
+        save_outcomes(run_dir, {name: correct(self.nets[name], x, y, batch_size)
+                                for name in ("generalising", "memorising")})
+        loader = TensorBatches(x, y, batch_size)  # the whole test split, unsharded
         maps = {f"{a} vs {b}": cka_map(self.nets[a], self.nets[b], loader, layers, layers, cfg.extractor)
                 for a, b in PAIRS}
         x = x[: cfg.rbf_examples]
         features = {name: [f.flatten(1) for f in layer_extractor(net, layers, cfg.extractor)(x)]
                     for name, net in self.nets.items()}
-        metrics: dict[str, float] = {}
+        metrics = {"train_acc_memorising_shuffled": memorised.float().mean().item(),
+                   "train_examples": float(len(y_train))}
         for a, b in PAIRS:
             tag = f"{a[:3]}_{b[:3]}"
             diagonal = maps[f"{a} vs {b}"].diagonal()

@@ -15,24 +15,29 @@ from omegaconf import DictConfig
 
 from common.classifier import ImageClassifier
 from common.errors import UserError
+from common.layerwise import correct
 from common.metrics.cka import layer_extractor
 from common.models import build_model
+from common.outcomes import save_outcomes
 from papers.cka_reliability.early_layers import EarlyLayersModule
 from papers.cka_reliability.manipulation import ManipulationModule
+from papers.cka_reliability.nets import draw_seed
 from papers.cka_reliability.translation import translation_study
 
 
 class TranslationModule(ImageClassifier):
-    """Cross-entropy training; `analyze` runs the Fig. 4c translation study on the output of
-    `translation.layer` (the last hidden features)."""
+    """Cross-entropy training; `analyze` saves the net's per-example test correctness (variant "net") and runs
+    the Fig. 4c translation study on the output of `translation.layer` (the last hidden features)."""
 
     @torch.no_grad()
     def analyze(self, datamodule: Any, run_dir: Path) -> dict[str, float]:
+        save_outcomes(run_dir, {"net": correct(self.net, *datamodule.test_tensors(), self.cfg.data.eval_batch_size)})
         self.net.eval()
         x, y = datamodule.train_tensors()
         extract = layer_extractor(self.net, [self.cfg.translation.layer])
         features = torch.cat([extract(xb)[0].flatten(1) for xb in x.split(self.cfg.data.eval_batch_size)])
-        return translation_study(features, y, self.cfg.translation, run_dir / "figures")
+        return translation_study(features, y, self.cfg.translation, run_dir / "figures",
+                                 draw_seed(self.cfg.translation.point_seed, self.cfg.seed))
 
 
 def build_module(cfg: DictConfig, datamodule: Any) -> Any:
@@ -52,7 +57,7 @@ def build_module(cfg: DictConfig, datamodule: Any) -> Any:
         trained = net()
         check_layers(trained, "early_layers.layers", list(cfg.early_layers.layers), cfg.early_layers.extractor)
         with torch.random.fork_rng():  # the random net's own seed, the global stream left as it was
-            torch.manual_seed(cfg.early_layers.random_seed)
+            torch.manual_seed(draw_seed(cfg.early_layers.random_seed, cfg.seed))
             fresh = net()
         return EarlyLayersModule(cfg, trained, fresh)
     if cfg.study == "manipulation":

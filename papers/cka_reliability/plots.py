@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+from common.plotting import plt
 
 
 def plot_cka_maps(maps: dict[str, torch.Tensor], layers: Sequence[str], path: Path, title: str,

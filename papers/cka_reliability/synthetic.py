@@ -3,27 +3,33 @@
 Translation (Fig. 4a): per seed, v ~ N(0, I) normalised (drawn first); cube A = U[−½, ½]^{n×d}, cube
 B = U[−½, ½]^{n×d} + 1.1·e₁; only B moves by c·v. CKA(X, X') with X = [A; B], X' = [A; B + c v], for
 linear CKA (with the closed-form limit of `theory.translation_limit`) and RBF CKA with bandwidth
-m × median distance, m ∈ rbf_thresholds. The two cubes stay linearly separable for every c: a linear
-classifier's accuracy does not move while CKA does.
+m × median distance, m ∈ rbf_thresholds. No classifier is trained here (Fig. 4c, `translation.py`, scores one).
 
 Invertible maps (Fig. 4b): the same cubes, Y = X M with M's entries N(μ, σ²), redrawn while
-ill-conditioned (cond(M) > max_condition); CKA(X, Y) over a log grid of (μ, σ). Y holds exactly the
-information of X, yet CKA spans a wide range, and depends on σ/μ only (CKA ignores isotropic scaling).
+ill-conditioned (cond(M) > max_condition); CKA(X, Y) over a grid of (μ, σ). Y holds exactly the
+information of X, yet CKA spans a wide range; its distribution depends on σ/μ only (M/μ has entries
+N(1, (σ/μ)²) and CKA ignores isotropic scaling).
+
+Every quantity is computed per seed (a fresh draw of the cubes, v and the maps): the run's per-example scores
+(`outcomes.npz`) hold one value per seed for each of them, so that `measure` gives each its mean ± SE over seeds.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import torch
+from omegaconf import DictConfig, OmegaConf
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
+from common.metrics.cka import cka
+from common.outcomes import save_outcomes
+from common.plotting import plt
+from papers.cka_reliability.theory import translation_limit
 
-from common.metrics.cka import cka  # noqa: E402
-from papers.cka_reliability.theory import translation_limit  # noqa: E402
+
+def map_cell(mu: float, sigma: float) -> str:
+    """The outcome name of one (μ, σ) cell of the Fig. 4b grid."""
+    return f"map_cka_mu{mu:g}_sigma{sigma:g}"
 
 
 def two_cubes(n: int, d: int, gen: torch.Generator) -> torch.Tensor:
@@ -56,8 +62,8 @@ def translation_curves(cfg: DictConfig) -> dict[str, torch.Tensor]:
 
 
 def invertible_map_grid(cfg: DictConfig) -> torch.Tensor:
-    """CKA(X, X M) over the (μ, σ) grid, averaged over seeds: (len(mus), len(sigmas))."""
-    grid = torch.zeros(len(cfg.map_mus), len(cfg.map_sigmas))
+    """CKA(X, X M) over the (μ, σ) grid for every seed: (seeds, len(mus), len(sigmas))."""
+    grid = torch.zeros(cfg.seeds, len(cfg.map_mus), len(cfg.map_sigmas))
     for seed in range(cfg.seeds):
         gen = torch.Generator().manual_seed(1000 + seed)
         x = two_cubes(cfg.points, cfg.map_dim, gen)
@@ -67,12 +73,13 @@ def invertible_map_grid(cfg: DictConfig) -> torch.Tensor:
                     m = mu + sigma * torch.randn(cfg.map_dim, cfg.map_dim, generator=gen, dtype=torch.float64)
                     if torch.linalg.cond(m) < cfg.max_condition:
                         break
-                grid[i, j] += cka(x, x @ m).item() / cfg.seeds
+                grid[seed, i, j] = cka(x, x @ m).item()
     return grid
 
 
 def run_synthetic(cfg: DictConfig, figure_dir: Path) -> dict[str, float]:
-    """Both studies; metrics for the claims and the two figures.
+    """Both studies: per-seed values into `outcomes.npz` (one entry per seed), their means as the run's metrics,
+    and the two figures.
 
     With trainer.fast_dev_run (a bug check, not a result): one seed, 20 points of 5 dims per cube, the
     first two c values and a 2 × 2 map grid.
@@ -84,23 +91,20 @@ def run_synthetic(cfg: DictConfig, figure_dir: Path) -> dict[str, float]:
                                         "map_sigmas": study.map_sigmas[:2]})
     curves = translation_curves(study)
     grid = invertible_map_grid(study)
-    linear = curves["linear"].mean(0)
-    metrics = {
-        "linear_cka_at_max_c": linear[-1].item(),
-        "linear_cka_at_min_c": linear[0].item(),
-        "linear_limit": curves["limit"].mean().item(),
+    per_seed = {
+        "linear_cka_at_max_c": curves["linear"][:, -1],
+        "linear_cka_at_min_c": curves["linear"][:, 0],
+        "linear_limit": curves["limit"],
         # the estimator at the largest c against the closed form, relative
-        "limit_gap_at_max_c": ((curves["linear"][:, -1] - curves["limit"]).abs() / curves["limit"]).max().item(),
-        "map_cka_min": grid.min().item(),
-        "map_cka_max": grid.max().item(),
-    }
-    for m in study.rbf_thresholds:
-        metrics[f"rbf{m:g}_cka_at_max_c"] = curves[f"rbf{m:g}"].mean(0)[-1].item()
-    ratio = torch.tensor([[s / mu for s in study.map_sigmas] for mu in study.map_mus])
-    same_ratio = [grid[(ratio - r).abs() < 1e-9] for r in ratio.unique()]
-    metrics["map_cka_spread_at_equal_ratio"] = max((g.max() - g.min()).item() for g in same_ratio)
-    _plot(study, curves, grid, figure_dir)
-    return metrics
+        "limit_gap_at_max_c": (curves["linear"][:, -1] - curves["limit"]).abs() / curves["limit"],
+    } | {f"rbf{m:g}_cka_at_max_c": curves[f"rbf{m:g}"][:, -1] for m in study.rbf_thresholds} | {
+        map_cell(mu, sigma): grid[:, i, j] for i, mu in enumerate(study.map_mus)
+        for j, sigma in enumerate(study.map_sigmas)}
+    save_outcomes(figure_dir.parent, per_seed)
+    mean_grid = grid.mean(0)
+    _plot(study, curves, mean_grid, figure_dir)
+    return {name: values.mean().item() for name, values in per_seed.items()} | {
+        "map_cka_min": mean_grid.min().item(), "map_cka_max": mean_grid.max().item()}
 
 
 def _plot(study: DictConfig, curves: dict[str, torch.Tensor], grid: torch.Tensor, figure_dir: Path) -> None:
