@@ -10,7 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from papers.binary_surrogates.analysis import binary_gaps, trainability
+from common.outcomes import load_outcomes
+from papers.binary_surrogates.analysis import binary_gaps, column_accuracies, trainability
 from papers.binary_surrogates.grid import Cell, SurrogateGrid, cell_generator
 from papers.binary_surrogates.layers import SurrogateNetwork
 from papers.binary_surrogates.theory import depth_scale
@@ -74,9 +75,20 @@ def test_trainability_counts_cells_on_each_side_of_six_depth_scales() -> None:
     scores = trainability(cells, acc, 0.001, "deterministic", "erf")
     assert scores["cells_within_6xi"] == 2 and scores["cells_beyond_6xi"] == 2
     assert scores["trained_within_6xi"] == 0.5 and scores["trained_beyond_6xi"] == 0.5
+    assert scores["trained_cells_within_6xi"] == 1 and scores["trained_cells_beyond_6xi"] == 1
+    assert scores["train_acc_max"] == pytest.approx(0.9)
     assert scores["best_sigma_m2"] == pytest.approx(0.7)
     only_within = trainability(cells[1::2], acc[1::2], 0.001, "deterministic", "erf")
-    assert "trained_beyond_6xi" not in only_within
+    assert "trained_beyond_6xi" not in only_within and only_within["cells_beyond_6xi"] == 0
+
+
+def test_column_accuracies_list_each_column_by_depth() -> None:
+    cells = [Cell(d, s) for d in (30, 5) for s in (0.2, 0.7)]
+    columns = column_accuracies(cells, torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=torch.float64))
+    torch.testing.assert_close(columns[0.2], torch.tensor([0.3, 0.1], dtype=torch.float64))  # L = 5, then 30
+    torch.testing.assert_close(columns[0.7], torch.tensor([0.4, 0.2], dtype=torch.float64))
+    with pytest.raises(ValueError, match="full grid"):
+        column_accuracies(cells[:3], torch.zeros(3))
 
 
 def test_binary_gaps() -> None:
@@ -120,3 +132,7 @@ def test_experiment_end_to_end(repro, run_root: Path, name: str) -> None:
     if experiment in ("trainability", "binary"):
         cells = json.loads((run_dir / "cells.json").read_text())
         assert len(cells["train_acc"]) == (4 if experiment == "trainability" else 2)
+        outcomes = load_outcomes(run_dir)  # two σ_m² columns (per depth), or 4 variants at 2 depths (per example)
+        assert len(outcomes) == (2 if experiment == "trainability" else 8)
+    if experiment == "binary":  # one σ_m² per binary study
+        assert repro("run", "binary_surrogates/binary", *RUNS[name], "grid.sigma_m2=[0.3,0.9]", "run.id=two") == 2

@@ -11,7 +11,8 @@ binary networks of trained surrogates against depth).
 """
 
 from common.registry import PaperSpec, register
-from papers.binary_surrogates.claims import CLAIMS, measure, plan
+from papers.binary_surrogates.claims import CLAIMS, plan
+from papers.binary_surrogates.measure import measure
 from papers.binary_surrogates.module import build_module
 from papers.binary_surrogates.phase import run_phase_diagram
 from papers.binary_surrogates.simulation import run_simulation
@@ -21,4 +22,12 @@ PAPER = register(PaperSpec(
     title="Critical initialisation in continuous approximations of binary neural networks "
           "(Stamatescu et al., ICLR 2020)",
     claims=CLAIMS, plan=plan, measure=measure, build_module=build_module,
-    computations={"simulation": run_simulation, "phase_diagram": run_phase_diagram}))
+    computations={"simulation": run_simulation, "phase_diagram": run_phase_diagram},
+    result_columns={
+        "simulation": ("sim_bonferroni_p", "sim_max_abs_t", "sim_points"),
+        "phase_diagram": ("critical_sigma_m2", "chi1_at_critical", "lrt_critical_fraction", "ordered_fraction"),
+        "trainability": ("*_trained_within_6xi", "*_trained_beyond_6xi", "*_best_sigma_m2", "*_train_acc_max",
+                         "*_train_acc_mean"),
+        "binary": ("test/acc", "binary_gap_stochastic*_max", "binary_gain_most_over_fewest_samples",
+                   "binary_gap_deterministic_growth"),
+    }))

@@ -4,7 +4,10 @@ Every cell minimises its own mean cross-entropy; the loss of the stack is the su
 (element-wise) training the stack is training every cell alone. Logged: train/loss, train/acc, val/acc,
 test/acc as means over cells, val/acc_max (no best.ckpt: `run.save_best` is false for the grids). `analyze`
 scores every cell on the whole training and test splits, the trainable region against 6ξ_c, and, with
-`binary.samples`, the binary networks taken from every cell (analysis.py); it writes `cells.json` and the figures.
+`binary.samples`, the binary networks taken from every cell (analysis.py); it writes `cells.json`, the figures and
+`outcomes.npz`: a heat map's training accuracy of every σ_m² column, one value per depth (shallowest first: the
+cells are the replicates), or the binary study's per-example test correctness of the surrogate and of each binary
+network at every depth (measure.py takes paired differences of them).
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
 from common.data import TensorDataModule
+from common.errors import UserError
 from common.linalg import lapack_threads
 from common.optim import build_optimizer
-from papers.binary_surrogates.analysis import binary_accuracies, binary_gaps, grid_accuracy, trainability
+from common.outcomes import save_outcomes
+from papers.binary_surrogates.analysis import binary_correct, binary_gaps, column_accuracies, grid_correct, trainability
 from papers.binary_surrogates.grid import Cell, SurrogateGrid
 from papers.binary_surrogates.plots import plot_binary, plot_heatmap
 
@@ -45,6 +50,9 @@ class SurrogateGridModule(L.LightningModule):
         self.cfg = cfg
         (n_in,) = data.input_shape
         m = cfg.model
+        if cfg.binary.samples and len(set(cfg.grid.sigma_m2)) > 1:
+            raise UserError(f"The binary-network study (binary.samples={list(cfg.binary.samples)}) compares depths at "
+                            f"one σ_m²: set grid.sigma_m2 to one value, got {list(cfg.grid.sigma_m2)}.")
         self.grid = SurrogateGrid(grid_cells(cfg), n_in, m.width, data.num_classes, surrogate=m.surrogate,
                                   phi=cfg.theory.phi, sigma_b2=cfg.theory.sigma_b2, weight_map=m.weight_map,
                                   seed=cfg.seed)
@@ -98,24 +106,33 @@ class SurrogateGridModule(L.LightningModule):
     def _analyze(self, datamodule: TensorDataModule, run_dir: Path) -> dict[str, float]:
         cfg, cells = self.cfg, self.grid.cells
         size = cfg.data.eval_batch_size
-        train_acc = grid_accuracy(self.grid, *datamodule.train_tensors(), size)
-        test_acc = grid_accuracy(self.grid, *datamodule.test_tensors(), size)
+        x_test, y_test = datamodule.test_tensors()
+        train_correct = grid_correct(self.grid, *datamodule.train_tensors(), size)  # (cells, N_train)
+        test_correct = grid_correct(self.grid, x_test, y_test, size)  # (cells, N_test)
+        train_acc, test_acc = train_correct.double().mean(1), test_correct.double().mean(1)
         record: dict[str, Any] = {"depth": [c.depth for c in cells], "sigma_m2": [c.sigma_m2 for c in cells],
                                   "train_acc": train_acc.tolist(), "test_acc": test_acc.tolist()}
         surrogate, phi, sigma_b2 = cfg.model.surrogate, cfg.theory.phi, cfg.theory.sigma_b2
-        metrics: dict[str, float] = {}
+        metrics: dict[str, float] = {"train_examples": float(train_correct.shape[1])}
+        outcomes: dict[str, Tensor] = {}
         figures = run_dir / "figures"
-        if len({c.sigma_m2 for c in cells}) > 1:  # a heat map
+        if len({c.sigma_m2 for c in cells}) > 1:  # a heat map: each column's training accuracies, depth by depth
             scores = trainability(cells, train_acc, sigma_b2, surrogate, phi)
             metrics |= {f"{surrogate}_{k}": v for k, v in scores.items()}
+            outcomes = {f"{surrogate}_train_sm{s:g}": v for s, v in column_accuracies(cells, train_acc).items()}
             plot_heatmap(record, sigma_b2, surrogate, phi, figures / f"trainability_{surrogate}.png")
-        if cfg.binary.samples:
+        if cfg.binary.samples:  # one σ_m² (checked in __init__): every depth's variants on the same test examples
             samples = list(cfg.binary.samples)
-            binary = binary_accuracies(self.grid, *datamodule.test_tensors(), samples, cfg.binary.seed, size)
-            record |= {name: acc.tolist() for name, acc in binary.items()}
-            gaps = binary_gaps(record["depth"], test_acc, binary, samples)
+            binary = binary_correct(self.grid, x_test, y_test, samples, cfg.binary.seed, size)
+            accuracies = {name: c.double().mean(1) for name, c in binary.items()}
+            record |= {name: acc.tolist() for name, acc in accuracies.items()}
+            gaps = binary_gaps(record["depth"], test_acc, accuracies, samples)
             metrics |= {f"binary_{k}": v for k, v in gaps.items()}
+            outcomes = {f"{name}_L{cell.depth}": row for name, correct in {"surrogate": test_correct, **binary}.items()
+                        for cell, row in zip(cells, correct, strict=True)}
             plot_binary(record, figures / "binary_vs_depth.png")
+        if outcomes:
+            save_outcomes(run_dir, outcomes)
         (run_dir / "cells.json").write_text(json.dumps(record, indent=1))
         return metrics
 

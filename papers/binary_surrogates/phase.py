@@ -11,15 +11,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import matplotlib
+import torch
+from matplotlib.colors import LogNorm, TwoSlopeNorm
+from omegaconf import DictConfig, OmegaConf
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.colors import LogNorm, TwoSlopeNorm  # noqa: E402
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
-
-from papers.binary_surrogates.theory import chi1, critical_sigma_m2, depth_scale  # noqa: E402
+from common.plotting import plt
+from papers.binary_surrogates.theory import chi1, critical_sigma_m2, depth_scale
 
 Tensor = torch.Tensor
 

@@ -5,14 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-from papers.binary_surrogates.analysis import DEPTH_SCALES  # noqa: E402
-from papers.binary_surrogates.theory import depth_scale  # noqa: E402
+from common.plotting import plt
+from papers.binary_surrogates.analysis import DEPTH_SCALES
+from papers.binary_surrogates.theory import depth_scale
 
 
 def _save(fig: plt.Figure, path: Path) -> None:

@@ -17,16 +17,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import matplotlib
+import torch
+from omegaconf import DictConfig, OmegaConf
+from scipy import stats
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
-from scipy import stats  # noqa: E402
-
-from papers.binary_surrogates.layers import DeterministicSurrogateLinear  # noqa: E402
-from papers.binary_surrogates.theory import c_map, mean_function, q_map  # noqa: E402
+from common.plotting import plt
+from papers.binary_surrogates.layers import DeterministicSurrogateLinear
+from papers.binary_surrogates.theory import c_map, mean_function, q_map
 
 Tensor = torch.Tensor
 
