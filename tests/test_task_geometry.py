@@ -6,17 +6,23 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
 
+from common.claims import scorecard
 from common.config import compose
 from common.errors import UserError
 from common.metrics.cka import cka, hsic
 from common.metrics.geometry import kernel_alignment
-from papers.task_geometry.analysis import gap_z, mean_sem, seed_averaged
+from common.outcomes import RunResult, load_outcomes
+from common.registry import RunPlan
+from papers.task_geometry.analysis import at_largest_knob, seed_averaged, train_accuracy
+from papers.task_geometry.claims import CLAIMS
 from papers.task_geometry.dynamics import class_axes, inter_fraction, project
+from papers.task_geometry.measure import measure
 from papers.task_geometry.nets import ACTIVATIONS, StackedNets
 from papers.task_geometry.tasks import TaskDataModule, c_max, centres, knob_weights, latent_bits, walsh_functions
 
@@ -115,8 +121,12 @@ def test_sweep_runs_and_measures_every_network(repro, run_root: Path) -> None:
     gap = geometry["gap"]["target_alignment"][-1][0]
     tanh, relu = (geometry["cells"][a]["target_alignment"][-1][0] for a in ("tanh", "relu"))
     assert gap == pytest.approx(tanh - relu)
-    assert summary["d3k1s1_gap_target_alignment_cmax"] == pytest.approx(gap)
-    assert math.isfinite(summary["d3k1s1_gap_z_parallelism_cmax"])
+    assert summary["gap_target_alignment_cmax"] == pytest.approx(gap)
+    seeds = load_outcomes(run_dir)  # per seed at c_max: the values the claims rest on
+    assert seeds["target_alignment_tanh"] - seeds["target_alignment_relu"] == pytest.approx(
+        [geometry["per_network"]["target_alignment"][i] - geometry["per_network"]["target_alignment"][6 + i]
+         for i in (4, 5)], abs=1e-6)  # stored as float32
+    assert 0.5 <= summary["train_acc_tanh_cmax"] <= 1 and summary["train_labels"] == 256
     assert (run_dir / "figures/geometry_vs_knob.png").stat().st_size > 0
 
 
@@ -179,7 +189,8 @@ def test_weight_dynamics_run_records_every_unit_from_its_initial_weights(repro, 
     torch.testing.assert_close(saved["snapshots"][0], project(fresh.w.detach(), fresh.knob_of,
                                                               *class_axes(data.clean, data.targets[:, 0])))
     metrics = json.loads((run_dir / "summary.json").read_text())["metrics"]
-    assert 0 <= metrics["d2k1s1_inter_fraction_tanh_cmax"] <= 1 and "d2k1s1_gap_z_inter_fraction_cmax" in metrics
+    assert 0 <= metrics["inter_fraction_tanh_cmax"] <= 1 and "gap_inter_fraction_cmax" in metrics
+    assert load_outcomes(run_dir)["inter_fraction_relu"].shape == (2,)
     assert (run_dir / "figures" / "weight_dynamics.png").stat().st_size > 0
     assert repro("run", "task_geometry/sweep", "task.k=2", "dynamics.every_n_epochs=1", "run.id=k2") == 2
 
@@ -197,16 +208,91 @@ def test_cnn_experiment_measures_both_layers_from_shared_initial_weights(repro, 
     [run_dir] = (run_root / "task_geometry/cnn").iterdir()
     metrics = json.loads((run_dir / "summary.json").read_text())["metrics"]
     for layer in ("fc1", "fc2"):
-        assert 0 <= metrics[f"cnn_{layer}_target_alignment_tanh"] <= 1 and f"cnn_{layer}_gap_z_ccgp" in metrics
+        assert 0 <= metrics[f"cnn_{layer}_target_alignment_tanh"] <= 1 and f"cnn_{layer}_gap_ccgp" in metrics
+        assert load_outcomes(run_dir)[f"{layer}_ccgp_relu"].shape == (2,)
     assert (run_dir / "figures" / "cnn_geometry.png").stat().st_size > 0
     assert repro("run", "task_geometry/cnn", *args, "cnn.groups=[[0,1,2]]", "run.id=bad") == 2
 
 
-def test_gap_z_is_undefined_for_one_seed_and_infinite_for_identical_seeds() -> None:
-    """One convention for the sweep's and the CNN's z-scores: a single seed cannot meet a z >= 2 claim."""
-    assert math.isnan(gap_z(*mean_sem(torch.tensor([0.3])), 1))
-    assert gap_z(*mean_sem(torch.tensor([0.2, 0.2, 0.2])), 3) == math.inf
-    assert gap_z(*mean_sem(torch.tensor([-0.2, -0.2])), 2) == -math.inf
-    assert gap_z(*mean_sem(torch.zeros(4)), 4) == 0.0
-    gaps = torch.tensor([0.1, 0.3, 0.2, 0.4])
-    assert gap_z(*mean_sem(gaps), 4) == pytest.approx(0.25 / (gaps.std().item() / 2))
+def test_train_accuracy_scores_every_network_on_the_training_split() -> None:
+    data = TaskDataModule(_cfg(d=3, k=1, dim=20, num_knobs=2, train_size=40, val_size=8))
+    net = StackedNets(["tanh", "relu"], 2, [0, 1], 20, 6, 1)
+    acc = train_accuracy(net, data, batch_size=16)
+    x, y = data.splits["train"]
+    with torch.no_grad():
+        expected = ((net(x.transpose(0, 1)) > 0).float() == y).float().mean((1, 2))
+    torch.testing.assert_close(acc, expected.double())
+    seeds = at_largest_knob({"train_acc": acc}, net)
+    torch.testing.assert_close(seeds["train_acc_relu"], acc[[net.index("relu", 1, 0), net.index("relu", 1, 1)]])
+
+
+def _sweep_result(gaps: dict[str, list[float]], train_acc: float = 1.0, relu_train: list[float] | None = None,
+                  base: float = 0.5) -> RunResult:
+    """Per-seed outcomes of a sweep at c_max: ReLU at `base` (1.0 for CCGP at its ceiling), Tanh at base + gap."""
+    seeds = len(next(iter(gaps.values())))
+    outcomes = {"train_acc_tanh": np.full(seeds, train_acc),
+                "train_acc_relu": np.array(relu_train if relu_train else [train_acc] * seeds)}
+    for metric, gap in gaps.items():
+        relu = np.ones(seeds) if metric == "ccgp" else np.full(seeds, base)
+        outcomes |= {f"{metric}_tanh": relu + np.array(gap), f"{metric}_relu": relu}
+    return RunResult({"train_labels": 5000.0}, outcomes)
+
+
+def _rows(results: dict) -> dict[str, dict]:
+    return {r["id"]: r for r in scorecard(CLAIMS, measure(results, "smoke", None), "smoke")}
+
+
+D3 = RunPlan("sweep", ("task.d=3", "task.k=1"))
+
+
+def test_gap_is_the_mean_over_seeds_with_a_student_t_interval() -> None:
+    gaps = [0.1, 0.3, 0.2, 0.4]
+    measured = measure({D3: _sweep_result({"target_alignment": gaps})}, "smoke", None)
+    gap = measured["d3k1s1_gap_target_alignment_cmax"]
+    assert gap.value == pytest.approx(0.25) and gap.se == pytest.approx(np.std(gaps, ddof=1) / 2)
+    assert gap.n == 4 and gap.df == 3 and gap.n_of.startswith("seeds (paired")
+    assert gap.interval[0] == pytest.approx(0.25 - 3.182446 * gap.se, abs=1e-6)  # t_{0.975, 3}
+
+
+def test_identical_gaps_are_finite_and_a_zero_gap_at_the_ceiling_is_not_reproduced() -> None:
+    """The old z-score was ±inf for identical nonzero gaps and 0 for a CCGP tie at its ceiling."""
+    result = _sweep_result({"parallelism": [0.2, 0.2, 0.2], "ccgp": [0.0, 0.0, 0.0]})
+    measured = measure({D3: result}, "smoke", None)
+    assert measured["d3k1s1_gap_parallelism_cmax"].interval == pytest.approx((0.2, 0.2))
+    ccgp = measured["d3k1s1_gap_ccgp_cmax"]
+    assert ccgp.value == 0 and ccgp.se == 0 and "ceiling" in ccgp.note
+    rows = _rows({D3: result})
+    assert rows["tanh_higher_parallelism_d3k1"]["status"] == "reproduced"
+    assert rows["tanh_higher_ccgp_d3k1"]["status"] == "not_reproduced"
+
+
+def test_one_seed_is_inconclusive() -> None:
+    rows = _rows({D3: _sweep_result({"target_alignment": [0.3]})})
+    assert rows["tanh_higher_target_alignment_d3k1"]["status"] == "inconclusive"
+
+
+def test_effect_size_floors_are_controls_apart_from_the_direction() -> None:
+    rows = _rows({D3: _sweep_result({"target_alignment": [0.06, 0.07, 0.08], "input_alignment": [-0.3, -0.29, -0.31]})})
+    assert rows["tanh_higher_target_alignment_d3k1"]["status"] == "reproduced"  # the sign the paper states
+    assert rows["target_alignment_gap_larger_than_floor_d3k1"]["status"] == "not_reproduced"  # below 0.1
+    assert rows["target_alignment_gap_larger_than_floor_d3k1"]["kind"] == "control"
+    assert rows["input_alignment_gap_more_negative_than_floor_d3k1"]["status"] == "reproduced"
+
+
+def test_a_network_that_did_not_learn_invalidates_its_runs_claims() -> None:
+    result = _sweep_result({"target_alignment": [0.2, 0.3, 0.25]}, relu_train=[1.0, 0.6, 1.0])
+    measured = measure({D3: result}, "smoke", None)
+    assert measured["d3k1s1_train_acc_min_cmax"].value == pytest.approx(0.6)
+    rows = _rows({D3: result})
+    assert rows["networks_trained_d3k1"]["status"] == "not_reproduced"
+    assert rows["tanh_higher_target_alignment_d3k1"]["status"] == "not_run"
+    assert rows["tanh_higher_target_alignment_d3k1"]["note"].startswith("invalid: check networks_trained_d3k1")
+
+
+def test_metrics_are_named_after_the_run_s_task() -> None:
+    plans = {RunPlan("sweep", ("task.kind=random_kernel", "task.d=3", "task.k=1")): "rk_d3k1s1_",
+             RunPlan("sweep", ("task.d=3", "task.k=1", "task.noise=0.5")): "d3k1s0.5_", RunPlan("xor"): "xor_s0.1_",
+             RunPlan("dynamics"): "d2k1s1_"}
+    for plan, label in plans.items():
+        measured = measure({plan: _sweep_result({"ccgp": [0.0, 0.1]})}, "smoke", None)
+        assert {f"{label}gap_ccgp_cmax", f"{label}train_acc_min_cmax"} == set(measured)

@@ -11,10 +11,13 @@ from omegaconf import DictConfig
 
 from common.data import build_datamodule as image_datamodule
 from common.registry import PaperSpec, register
-from papers.task_geometry.claims import CLAIMS, measure, plan
+from papers.task_geometry.claims import CLAIMS, plan
 from papers.task_geometry.cnn import CNNGeometryModule
+from papers.task_geometry.measure import measure
 from papers.task_geometry.module import GeometrySweepModule
 from papers.task_geometry.tasks import TaskDataModule
+
+GAPS = ("gap_target_alignment_cmax", "gap_input_alignment_cmax", "gap_ccgp_cmax", "gap_parallelism_cmax")
 
 
 def build_datamodule(cfg: DictConfig) -> Any:
@@ -29,4 +32,8 @@ PAPER = register(PaperSpec(
     name="task_geometry",
     title="Task structure and nonlinearity jointly determine learned representational geometry "
           "(Alleman et al., ICLR 2024)",
-    claims=CLAIMS, plan=plan, measure=measure, build_module=build_module, build_datamodule=build_datamodule))
+    claims=CLAIMS, plan=plan, measure=measure, build_module=build_module, build_datamodule=build_datamodule,
+    result_columns={**dict.fromkeys(("sweep", "xor"), (*GAPS, "train_acc_tanh_cmax", "train_acc_relu_cmax")),
+                    "dynamics": ("gap_inter_fraction_cmax", "inter_fraction_tanh_cmax", "inter_fraction_relu_cmax",
+                                 "train_acc_tanh_cmax", "train_acc_relu_cmax"),
+                    "cnn": ("test/acc", "cnn_fc2_gap_*")}))

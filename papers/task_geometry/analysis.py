@@ -1,6 +1,7 @@
 """Geometry of every trained network's hidden layer (Alleman et al. 2024), aggregated over seeds.
 
-Per network g (all on the hidden layer after the nonlinearity):
+Per network g: its accuracy on the whole training split (`train_acc`: did it learn the task?), and, on the hidden
+layer after the nonlinearity:
 - target / input alignment: linear CKA between the hidden kernel of the 2^d noise-free condition centres and
   the target kernel (0/1 targets) / the input kernel (embedded centres);
 - CCGP and parallelism score of each target bit (averaged over the k targets), CCGP on noisy hidden samples
@@ -8,7 +9,8 @@ Per network g (all on the hidden layer after the nonlinearity):
 then mean ± standard error over seeds per (nonlinearity, knob value), and the paired (same seed, same initial
 weights) difference Tanh − ReLU with its standard error. The authors' code instead averages the hidden kernel over
 seeds before the CKA: `seed_averaged` gives that too. CKA(mean_s Z_s Z_sᵀ, K) = CKA([Z_1 … Z_S], K), the
-seeds' features side by side, since CKA does not see the factor S.
+seeds' features side by side, since CKA does not see the factor S. The per-seed values at the largest knob value
+(`at_largest_knob`) are what the claims rest on: measure.py takes the mean of the paired gaps over seeds.
 """
 
 from __future__ import annotations
@@ -65,18 +67,20 @@ def seed_averaged(net: StackedNets, data: TaskDataModule) -> dict[str, dict[str,
 
 
 def mean_sem(x: Tensor) -> tuple[float, float]:
-    """Mean and standard error over the last axis (sem 0 for one seed)."""
+    """Mean and standard error over the last axis, for the figures (sem 0 for one seed)."""
     return x.mean().item(), (x.std().item() / math.sqrt(len(x)) if len(x) > 1 else 0.0)
 
 
-def gap_z(mean: float, sem: float, seeds: int) -> float:
-    """z-score of a paired gap, mean / standard error over seeds: ±inf when every seed gives the same nonzero gap,
-    0 when every seed gives 0, NaN for a single seed (no spread to judge the gap by: a claim on it is not met)."""
-    if seeds < 2:
-        return math.nan
-    if sem > 0:
-        return mean / sem
-    return math.copysign(math.inf, mean) if mean else 0.0
+@torch.no_grad()
+def train_accuracy(net: StackedNets, data: TaskDataModule, batch_size: int) -> Tensor:
+    """(G,) every network's accuracy on the whole training split (0/1 predictions sigmoid(ŷ) > 1/2 against the k
+    target bits, averaged over samples and bits), in batches of samples."""
+    x, y = data.splits["train"]  # (N, K, D), (N, k)
+    correct = torch.zeros(net.size, dtype=torch.float64)
+    for xb, yb in zip(x.split(batch_size), y.split(batch_size), strict=True):
+        logits = net(xb.transpose(0, 1).to(net.w.device))  # (G, B, k)
+        correct += ((logits > 0).float() == yb.to(logits.device)).double().sum((1, 2)).cpu()
+    return correct / y.numel()
 
 
 def aggregate(values: dict[str, Tensor], net: StackedNets, knobs: list[float]) -> dict:
@@ -94,17 +98,22 @@ def aggregate(values: dict[str, Tensor], net: StackedNets, knobs: list[float]) -
     return out
 
 
-def headline(summary: dict, prefix: str) -> dict[str, float]:
-    """Summary metrics at the largest knob value: each nonlinearity's means (and seed-averaged-kernel alignments),
-    the Tanh − ReLU gap and its z-score (gap / standard error over seeds)."""
+def headline(summary: dict) -> dict[str, float]:
+    """Summary metrics at the largest knob value: each nonlinearity's means over seeds (and seed-averaged-kernel
+    alignments) and the mean Tanh − ReLU gap (its SE over seeds is measure.py's)."""
     out: dict[str, float] = {}
     for activation, cell in summary["cells"].items():
         for m, per_knob in cell.items():
-            out[f"{prefix}{m}_{activation}_cmax"] = per_knob[-1][0]
+            out[f"{m}_{activation}_cmax"] = per_knob[-1][0]
         for m, per_knob in summary.get("seed_averaged", {}).get(activation, {}).items():
-            out[f"{prefix}{m}_seedavg_{activation}_cmax"] = per_knob[-1]
+            out[f"{m}_seedavg_{activation}_cmax"] = per_knob[-1]
     for m, per_knob in summary.get("gap", {}).items():
-        mean, sem = per_knob[-1]
-        out[f"{prefix}gap_{m}_cmax"] = mean
-        out[f"{prefix}gap_z_{m}_cmax"] = gap_z(mean, sem, summary["seeds"])
+        out[f"gap_{m}_cmax"] = per_knob[-1][0]
     return out
+
+
+def at_largest_knob(values: dict[str, Tensor], net: StackedNets) -> dict[str, Tensor]:
+    """{f"{metric}_{activation}": (S,) the values of that nonlinearity's networks at the largest knob value, one
+    per seed, in seed order} (every nonlinearity's seed s starts from the same weights: pairs line up)."""
+    shape = (len(net.activations), net.num_knobs, len(net.seeds))
+    return {f"{m}_{a}": v.reshape(shape)[i, -1] for m, v in values.items() for i, a in enumerate(net.activations)}

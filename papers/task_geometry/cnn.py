@@ -10,7 +10,8 @@ sum is SGD on each).
 
 Geometry of the two FC hidden layers on the test set, with the classes as conditions: target / input alignment
 (CKA of the class-mean hidden kernel with the target kernel / the class-mean images' kernel), CCGP ("pair"
-protocol: a class grouping has no other latent for the "half" protocol) and parallelism score of each target bit.
+protocol: a class grouping has no other latent for the "half" protocol) and parallelism score of each target bit;
+outcomes.npz holds each one per seed (`{layer}_{metric}_{activation}`), measure.py the paired gaps' SEs.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from common.data import TensorDataModule
 from common.errors import UserError
 from common.metrics.geometry import ccgp, condition_means, kernel_alignment, parallelism_score
 from common.optim import build_optimizer
-from papers.task_geometry.analysis import METRICS, gap_z, mean_sem
+from common.outcomes import save_outcomes
+from common.plotting import plt
+from papers.task_geometry.analysis import METRICS, mean_sem
 from papers.task_geometry.nets import ACTIVATIONS
 
 LAYERS = ("fc1", "fc2")
@@ -137,27 +140,22 @@ class CNNGeometryModule(L.LightningModule):
                 for metric, value in found.items():
                     values.setdefault(f"{layer}/{metric}", {}).setdefault(activation, []).append(value)
         (run_dir / "geometry.json").write_text(json.dumps(values, indent=1))
+        save_outcomes(run_dir, {f"{key.replace('/', '_')}_{act}": torch.tensor(seeds)  # one value per seed
+                                for key, by_activation in values.items() for act, seeds in by_activation.items()})
         out = {}
         for key, per_activation in values.items():
             layer, metric = key.split("/")
             for activation, seeds in per_activation.items():
                 out[f"cnn_{layer}_{metric}_{activation}"] = sum(seeds) / len(seeds)
-            if {"tanh", "relu"} <= per_activation.keys():
+            if {"tanh", "relu"} <= per_activation.keys():  # the mean paired gap; its SE over seeds: measure.py
                 gaps = torch.tensor(per_activation["tanh"]) - torch.tensor(per_activation["relu"])
-                mean, sem = mean_sem(gaps)
-                out[f"cnn_{layer}_gap_{metric}"] = mean
-                out[f"cnn_{layer}_gap_z_{metric}"] = gap_z(mean, sem, len(gaps))
+                out[f"cnn_{layer}_gap_{metric}"] = gaps.mean().item()
         plot_cnn(values, run_dir / "figures" / "cnn_geometry.png")
         return out
 
 
 def plot_cnn(values: dict[str, dict[str, list[float]]], path: Path) -> None:
     """One panel per metric: each layer's mean ± s.e. over seeds, one bar per nonlinearity."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     fig, axes = plt.subplots(1, len(METRICS), figsize=(3.4 * len(METRICS), 3.2))
     for ax, metric in zip(axes, METRICS, strict=True):
         activations = list(values[f"{LAYERS[0]}/{metric}"])

@@ -15,14 +15,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
 import torch
 from torch import Tensor
 
 from common.errors import UserError
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from common.plotting import plt
 
 
 def class_axes(clean: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:

@@ -3,7 +3,10 @@
 Each network minimises its own mean binary cross-entropy of sigmoid(ŷ) against the k target bits; the loss of
 the stack is the sum, so plain SGD on the stacked parameters is exactly independent SGD per network. A network
 stops (its gradient is masked to zero) once no parameter moved more than `sweep.tolerance` over an epoch (the
-paper's early stop); the run stops when all have. `analyze` measures the geometry (papers/task_geometry/analysis).
+paper's early stop); the run stops when all have. `analyze` measures every network's training accuracy and geometry
+(papers/task_geometry/analysis), writes geometry.json, the figures and outcomes.npz: the per-seed values at the
+largest knob value of every metric and nonlinearity (`{metric}_{activation}`, one value per seed, seeds in the same
+order), from which measure.py takes the paired Tanh − ReLU gaps.
 """
 
 from __future__ import annotations
@@ -19,7 +22,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from common.errors import UserError
 from common.optim import build_optimizer
-from papers.task_geometry.analysis import aggregate, headline, per_network, seed_averaged
+from common.outcomes import save_outcomes
+from papers.task_geometry.analysis import (
+    aggregate,
+    at_largest_knob,
+    headline,
+    per_network,
+    seed_averaged,
+    train_accuracy,
+)
 from papers.task_geometry.dynamics import class_axes, inter_fraction, plot_trajectories, project
 from papers.task_geometry.nets import StackedNets
 from papers.task_geometry.plots import plot_sweep
@@ -122,6 +133,7 @@ class GeometrySweepModule(L.LightningModule):
 
     def analyze(self, datamodule: TaskDataModule, run_dir: Path) -> dict[str, float]:
         values = per_network(self.net, datamodule, self.cfg.geometry)
+        values["train_acc"] = train_accuracy(self.net, datamodule, self.cfg.data.eval_batch_size)
         if self.snapshots:
             snapshots = torch.stack(self.snapshots)  # (T, G, width, 1 + r)
             values["inter_fraction"] = inter_fraction(snapshots[0], snapshots[-1])
@@ -133,14 +145,13 @@ class GeometrySweepModule(L.LightningModule):
         summary["per_network"] = {m: v.tolist() for m, v in values.items()}
         summary["stopped_epoch"] = self.stopped_epoch.tolist()
         (run_dir / "geometry.json").write_text(json.dumps(summary, indent=1))
+        save_outcomes(run_dir, at_largest_knob(values, self.net))  # one value per seed: what the claims rest on
         t = self.cfg.task
         if self.kind == "xor":
-            title, knob, prefix = f"ε-separable XOR, σ = {t.noise}", "XOR separation ε", f"xor_s{t.noise:g}_"
+            title, knob = f"ε-separable XOR, σ = {t.noise}", "XOR separation ε"
         else:
             family = "random input kernel, " if self.kind == "random_kernel" else ""
             title = f"one hidden layer, {family}d = {t.d} latent bits, k = {t.k} targets, σ = {t.noise}"
             knob = "input-target alignment c"
-            prefix = ("rk_" if self.kind == "random_kernel" else "") + f"d{t.d}k{t.k}s{t.noise:g}_"
         plot_sweep(summary, run_dir / "figures" / "geometry_vs_knob.png", title, knob)
-        return headline(summary, prefix)
-
+        return headline(summary) | {"train_labels": float(datamodule.splits["train"][1].numel())}

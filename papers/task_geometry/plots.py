@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from common.plotting import plt
 
 TITLES = {"target_alignment": "alignment to targets (CKA)", "input_alignment": "alignment to inputs (CKA)",
           "ccgp": "CCGP", "parallelism": "parallelism score"}
@@ -31,6 +28,8 @@ def plot_sweep(summary: dict, path: Path, title: str, knob: str) -> None:
     if "gap" in summary:
         ax = axes[-1]
         for metric, per_knob in summary["gap"].items():
+            if metric == "train_acc":  # not a geometry metric (geometry.json holds it)
+                continue
             means, sems = zip(*per_knob, strict=True)
             ax.errorbar(knobs, means, yerr=sems, marker="o", ms=3, capsize=2, label=metric)
         ax.axhline(0, c="gray", lw=0.8)
