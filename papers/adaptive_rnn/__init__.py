@@ -8,11 +8,12 @@ scaling, fractional-order dynamics and Lyapunov exponents.
 """
 
 from common.registry import PaperSpec, register
-from papers.adaptive_rnn.claims import CLAIMS, measure, plan
+from papers.adaptive_rnn.claims import CLAIMS, RESULT_COLUMNS, plan
+from papers.adaptive_rnn.measure import measure
 from papers.adaptive_rnn.module import build_module
 
 PAPER = register(PaperSpec(
     name="adaptive_rnn",
     title="Neural diversity and adaptation in RNNs with learned single-neuron nonlinearities "
           "(Geadah et al., PLOS CB 2024)",
-    claims=CLAIMS, plan=plan, measure=measure, build_module=build_module))
+    claims=CLAIMS, plan=plan, measure=measure, build_module=build_module, result_columns=RESULT_COLUMNS))

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from papers.adaptive_rnn.analysis import exponential, power_law  # noqa: E402
+from common.plotting import plt
+from papers.adaptive_rnn.analysis import exponential, power_law
 
 LABELS = {"amplitude": "amplitude modulation A", "drive": "step drive ξ", "noise": "pre-activation noise ξ",
           "pixel_noise": "pixel noise ξ (our extra)"}
@@ -76,15 +73,17 @@ def plot_gain_scaling(curves: dict[str, dict], path: Path) -> None:
     _save(fig, path)
 
 
-def plot_comparison(models: dict[str, dict[str, float]], sweeps: dict[str, list[float]], path: Path) -> None:
-    """Accuracy retained (perturbed / clean) against strength, one curve per model, one panel per kind;
-    the last panel the maximal Lyapunov exponent against constant drive."""
+def plot_comparison(models: dict[str, dict[str, float]], sweeps: dict[str, list[float]], chance: float,
+                    path: Path) -> None:
+    """Chance-corrected accuracy retained, (acc(ξ) − chance) / (clean − chance), against strength ξ, one curve per
+    model (its seed means), one panel per kind; the last panel the maximal Lyapunov exponent against constant
+    drive."""
     fig, axes = plt.subplots(1, len(sweeps) + 1, figsize=(3.3 * (len(sweeps) + 1), 3))
     for label, m in models.items():
         for ax, (kind, xis) in zip(axes, sweeps.items(), strict=False):
-            ax.plot(xis, [m.get(f"{kind}_acc_xi{xi:g}", np.nan) / m["clean_acc"] for xi in xis], "o-", ms=3,
-                    label=label)
-            ax.set(xlabel=LABELS[kind], ylabel="accuracy / clean accuracy", ylim=(0, 1.05))
+            kept = [(m.get(f"{kind}_acc_xi{xi:g}", np.nan) - chance) / (m["clean_acc"] - chance) for xi in xis]
+            ax.plot(xis, kept, "o-", ms=3, label=label)
+            ax.set(xlabel=LABELS[kind], ylabel="(acc − chance) / (clean − chance)", ylim=(-0.1, 1.05))
         lyap = sorted((float(k.split("_xi")[1]), v) for k, v in m.items() if k.startswith("lyapunov_xi"))
         axes[-1].plot(*zip(*lyap, strict=True), "o-", ms=3, label=label)
     axes[-1].set(xlabel="constant drive ξ", ylabel="max. Lyapunov exponent (bits / step)", yscale="symlog")
