@@ -326,7 +326,7 @@ def test_robustness_is_the_seed_mean_of_paired_differences_with_the_best_fixed_n
 
 
 def test_networks_that_did_not_train_are_reported_not_scored(tmp_path: Path) -> None:
-    """The smoke run of issue 21: two ARUs at 54 % and 62 % clean accuracy kept most of their (little) accuracy
+    """An earlier smoke run: two ARUs at 54 % and 62 % clean accuracy kept most of their (little) accuracy
     under drive, and the drive claim passed. Now a seed is scored only when its clean accuracy is >= best fixed
     seed mean (0.763) − 0.10: the ARU has one scored seed, its check fails and its claims are not scored."""
     clean = {"relu": [0.73, 0.71, 0.63], "softplus": [0.76, 0.79, 0.74], "gamma_fixed": [0.76, 0.75, 0.78],

@@ -216,7 +216,7 @@ def test_absolute_value_interval() -> None:
 
 
 def test_claims_are_honest_about_what_they_measure() -> None:
-    """Review F9: the synthetic claim measures no classifier; identities, preconditions and by-construction rows are
+    """The synthetic claim measures no classifier; identities, preconditions and by-construction rows are
     checks; the Fig. 4a bar is the closed form at the configured sizes, not 0.5 (the paper's value is 0.117)."""
     claims = {c.id: c for c in CLAIMS}
     assert "classifier" not in claims["translation_lowers_cka"].statement

@@ -116,7 +116,7 @@ def test_orthogonal_direction_converges_where_2000_steps_did_not() -> None:
 
 
 def test_translation_study_keeps_the_svm_and_moves_cka(tmp_path) -> None:
-    """Every class and `points` random points are moved in turn (not one instance each, review F10)."""
+    """Every class and `points` random points are moved in turn (not one instance each)."""
     from omegaconf import OmegaConf
 
     from papers.cka_reliability.translation import translation_study

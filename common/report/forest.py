@@ -30,7 +30,8 @@ def _limits(row: dict, claim: Claim) -> tuple[float, float]:
 
 
 def draw_forest(rows: list[dict], claims: tuple[Claim, ...], path: Path, title: str) -> Path | None:
-    """Draw `rows` (scorecard rows of `claims`) into `path`; None (nothing drawn) when `rows` is empty."""
+    """Draw `rows` (scorecard rows of `claims` expected at the report's scale) into `path`; None (nothing drawn)
+    when `rows` is empty."""
     if not rows:
         return None
     by_id = {c.id: c for c in claims}
@@ -58,7 +59,8 @@ def draw_forest(rows: list[dict], claims: tuple[Claim, ...], path: Path, title: 
         ax.set_yticks([])
         ax.tick_params(axis="x", labelsize=7, pad=1)
         ax.set_ylabel(row["id"], rotation=0, ha="right", va="center", fontsize=8)
-        ax.text(1.01, 0.5, f"{row['status'].replace('_', ' ')}\n{row['expected']}", transform=ax.transAxes,
+        status = row["status"].replace("_", " ") + (" (invalid)" if row["note"].startswith("invalid") else "")
+        ax.text(1.01, 0.5, f"{status}\n{row['expected']}", transform=ax.transAxes,
                 fontsize=7, va="center", color=colour)
         for spine in ("top", "right", "left"):
             ax.spines[spine].set_visible(False)

@@ -54,7 +54,8 @@ def build_paper_report(collected: Collected, reports_root: str | Path) -> PaperR
     for name, kinds, title in (("claims", ("paper", "control"), "paper claims and controls"),
                                ("checks", ("check",), "checks")):
         (folder / f"{name}.png").unlink(missing_ok=True)
-        drawn = draw_forest([r for r in rows if r["kind"] in kinds], spec.claims, folder / f"{name}.png",
+        at_scale = [r for r in rows if r["kind"] in kinds and r["expected_scale"] == collected.scale]
+        drawn = draw_forest(at_scale, spec.claims, folder / f"{name}.png",
                             f"{spec.name}, {collected.scale} scale: {title} (95 % intervals; shaded: the claim's side)")
         forests += [drawn] if drawn else []
     report = PaperReport(collected, rows, measured, figures, forests, folder)

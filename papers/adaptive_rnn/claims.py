@@ -64,7 +64,7 @@ S_SOURCE = ("ours: the paper states no number; the authors plot trained s on a 0
             "fig5_regularization.py:246) and the ARU's s̄ on [−0.004, 0.0035] (fig3_steadystate_coding.py:292): "
             "we ask a spread across neurons of 0.005. Paper scale only: smoke uses the constrained "
             "parameterisation (s clamped at 0), under which this row measures the clamp, not learning")
-TRAINED_SOURCE = ("ours (issue 21): clean accuracy of a scored seed >= max(floor, best fixed seed-mean − 0.10); "
+TRAINED_SOURCE = ("ours: clean accuracy of a scored seed >= max(floor, best fixed seed-mean − 0.10); "
                   "floor 0.5 at smoke, 0.85 at paper scale (the paper's psMNIST accuracy 0.90-0.93)")
 
 

@@ -8,7 +8,7 @@ Writes `analysis.json` (curves, per-neuron values) and figures into the run dir;
 
 1 when a perturbation costs nothing, 0 when it brings the network down to chance, and 0 when clean ≤ c (a network
 at chance has no accuracy above chance to keep). Without the correction a network that learnt little lost little
-and looked robust (issue 21: two ARUs at 54 % and 62 % clean accuracy "won" the drive comparison). Then
+and looked robust (two under-trained ARUs once "won" the drive comparison that way). Then
 `n_mean`, `n_std`, `n_cv`, `s_mean`, `s_std` (across neurons), `gain_n_xi<ξ>`, `gain_s_xi<ξ>`, `gain_change`
 (n̄ at the largest ξ / n̄ at the smallest − 1) and the fits, `alpha`, `alpha_neurons_mean/std`,
 `lyapunov_xi<ξ>`.

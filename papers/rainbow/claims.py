@@ -87,7 +87,7 @@ CLAIMS: tuple[Claim, ...] = (
           {"smoke": Expectation(">", 0.0), "paper": Expectation(">", 0.0)}),
     Claim("mlp_layer1_low_effective_rank", "control", "The widest MLP's first-layer weight covariance holds 90 % of "
           "its trace in fewer than half of its D = 784 eigen-directions (a spectral proxy, ours: the paper's "
-          "evidence is a clipping test, issue 17; meaningful only where N >= D)",
+          "evidence is a clipping test, not implemented yet; meaningful only where N >= D)",
           "ours, after Sec. 4 (low-rank covariances)", "widest_mlp_rank90_frac_layer1",
           {"smoke": Expectation("<=", 0.5)}),
     *(Claim(f"table1_{row}_s{s:g}", "paper", f"{name} accuracy at width scale {s:g}", f"Table 1, {row} row "

@@ -9,7 +9,7 @@ Thresholds, fixed before measuring. The paper states a direction (abstract: Tanh
 structure of the target outputs", ReLU's "retain more information about the structure of the raw inputs", Tanh's are
 "more disentangled" for low-dimensional targets); its body and figures could not be read here, so no number of
 theirs grounds an effect size: the paper claims are signs (> 0, < 0). Two controls (ours) add the effect-size
-floors that issue 21 proposes for the alignments at c_max (target gap > 0.1, input gap < −0.15), unverified against
+floors proposed for the alignments at c_max (target gap > 0.1, input gap < −0.15), unverified against
 the paper's figures. Checks: every Tanh and ReLU network at c_max reached training accuracy ≥ 0.9 (chance 0.5; the
 floor lies below the 0.96 a linear read-out of the target component alone attains at d = 5, c_max, Φ(√(D/31)/σ),
 D = 100, σ = 1), guarding the claims of its run: a network that did not learn the task has no learned geometry.
@@ -28,7 +28,7 @@ from common.registry import RunPlan
 TASKS = ((3, 1), (3, 3), (5, 1), (5, 5))
 NOISES = (0.5, 2.0)  # besides the paper's σ = 1, for d = 3, k = 1
 SOURCE = "abstract; Figs 2-3 (figure numbers unchecked); the paper states a direction only"
-FLOOR = "ours: effect-size floor proposed in issue 21, not checked against the paper's figures"
+FLOOR = "ours: an effect-size floor not checked against the paper's figures"
 DIRECTION = {"target_alignment": ("higher", ">"), "input_alignment": ("lower", "<"), "ccgp": ("higher", ">"),
              "parallelism": ("higher", ">")}
 FLOORS = {"target_alignment": ("larger", ">", 0.1), "input_alignment": ("more negative", "<", -0.15)}
